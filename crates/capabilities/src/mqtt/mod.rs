@@ -1,0 +1,188 @@
+//! Outbound MQTT for `fermyon:spin/mqtt@2.0.0` (`v2.rs`) and `spin:mqtt/mqtt@3.0.0`
+//! (`v3.rs`), both on the session here. A component may connect only to an
+//! `mqtt://` address its `allowed_outbound_hosts` grants; any other is
+//! `invalid-address`, with no connection attempted. Each guest `connection` is one MQTT
+//! session (client ids are per connection, so sessions are not pooled). `open` returns
+//! once the broker accepted the session; `publish` returns once the message is on the
+//! wire (QoS 0), acknowledged (QoS 1, `PUBACK`) or completed (QoS 2, `PUBCOMP`).
+
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+use wisp_manifest::outbound::{OutboundPolicy, OutboundTarget};
+
+/// How long `open` waits for the broker's `CONNACK` and `publish` for its completion.
+const MQTT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many MQTT sessions one instance may hold open at once.
+pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 16;
+/// Messages the client queues before `publish` waits.
+const CLIENT_QUEUE: usize = 64;
+
+/// The `connection` resource of both versions: one MQTT session, shared so a publish
+/// can await without holding the instance's table.
+pub struct MqttConnection(Arc<Session>);
+
+/// One MQTT session.
+struct Session {
+    client: AsyncClient,
+    events: Mutex<EventLoop>,
+}
+
+/// Failures, mapped onto each version's error variant of the same name.
+pub(crate) enum MqttErr {
+    InvalidAddress,
+    TooManyConnections,
+    ConnectionFailed(String),
+    Other(String),
+}
+
+/// Options for `target`, reached as `address` (`mqtt://host:port[?client_id=…]`); a
+/// missing client id gets a unique one, as brokers require one per session.
+fn options(
+    target: &OutboundTarget,
+    address: &str,
+    username: String,
+    password: String,
+    keep_alive_secs: u64,
+) -> MqttOptions {
+    let client_id = address
+        .split_once('?')
+        .and_then(|(_, query)| {
+            query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("client_id="))
+        })
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("wisp-{}-{n}", std::process::id())
+        });
+    let mut opts = MqttOptions::new(client_id, target.host.clone(), target.port);
+    // The protocol's floor is 5 s; 0 would mean "no keep-alive", which rumqttc refuses.
+    opts.set_keep_alive(Duration::from_secs(keep_alive_secs.max(5)));
+    if !username.is_empty() {
+        opts.set_credentials(username, password);
+    }
+    opts
+}
+
+impl Session {
+    async fn connect(opts: MqttOptions) -> Result<Self, MqttErr> {
+        let (client, mut events) = AsyncClient::new(opts, CLIENT_QUEUE);
+        let failed = MqttErr::ConnectionFailed;
+        let connack = tokio::time::timeout(MQTT_TIMEOUT, async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Incoming::ConnAck(ack))) => return Ok(ack),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+        })
+        .await
+        .map_err(|_| failed("the broker did not accept the session in time".into()))?
+        .map_err(failed)?;
+        if connack.code != ConnectReturnCode::Success {
+            return Err(failed(format!(
+                "the broker refused the session: {:?}",
+                connack.code
+            )));
+        }
+        Ok(Self {
+            client,
+            events: Mutex::new(events),
+        })
+    }
+
+    async fn publish(&self, topic: String, payload: Vec<u8>, qos: QoS) -> Result<(), MqttErr> {
+        // One publish at a time per session, so the acknowledgement seen is this one's.
+        let mut events = self.events.lock().await;
+        self.client
+            .publish(topic, qos, false, payload)
+            .await
+            .map_err(|e| MqttErr::Other(e.to_string()))?;
+        let done = tokio::time::timeout(MQTT_TIMEOUT, async {
+            loop {
+                let event = events.poll().await.map_err(|e| e.to_string())?;
+                let finished = matches!(
+                    (qos, event),
+                    (QoS::AtMostOnce, Event::Outgoing(Outgoing::Publish(_)))
+                        | (QoS::AtLeastOnce, Event::Incoming(Incoming::PubAck(_)))
+                        | (QoS::ExactlyOnce, Event::Incoming(Incoming::PubComp(_)))
+                );
+                if finished {
+                    return Ok::<_, String>(());
+                }
+            }
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(MqttErr::ConnectionFailed(e)),
+            Err(_) => Err(MqttErr::Other(
+                "the broker did not complete the publish in time".into(),
+            )),
+        }
+    }
+}
+
+/// Opens a session to `address` for an instance holding `open` sessions already, if
+/// `policy` grants it.
+async fn open(
+    policy: &OutboundPolicy,
+    open: usize,
+    address: &str,
+    username: String,
+    password: String,
+    keep_alive_secs: u64,
+) -> Result<MqttConnection, MqttErr> {
+    let Some(target) = policy.allowed_url(address, &["mqtt", "tcp"]) else {
+        tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
+        return Err(MqttErr::InvalidAddress);
+    };
+    if open >= MAX_CONNECTIONS_PER_INSTANCE {
+        return Err(MqttErr::TooManyConnections);
+    }
+    let opts = options(&target, address, username, password, keep_alive_secs);
+    Ok(MqttConnection(Arc::new(Session::connect(opts).await?)))
+}
+
+impl MqttConnection {
+    /// Ends the session without waiting: it ends with the instance either way.
+    fn close(&self) {
+        let _ = self.0.client.try_disconnect();
+    }
+}
+
+/// Conversions between one interface version's types and the shared ones.
+macro_rules! conversions {
+    ($v:ident) => {
+        impl From<super::MqttErr> for $v::Error {
+            fn from(e: super::MqttErr) -> Self {
+                match e {
+                    super::MqttErr::InvalidAddress => Self::InvalidAddress,
+                    super::MqttErr::TooManyConnections => Self::TooManyConnections,
+                    super::MqttErr::ConnectionFailed(m) => Self::ConnectionFailed(m),
+                    super::MqttErr::Other(m) => Self::Other(m),
+                }
+            }
+        }
+
+        fn qos(q: $v::Qos) -> rumqttc::QoS {
+            match q {
+                $v::Qos::AtMostOnce => rumqttc::QoS::AtMostOnce,
+                $v::Qos::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
+                $v::Qos::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+            }
+        }
+    };
+}
+use conversions;
+
+mod v2;
+mod v3;

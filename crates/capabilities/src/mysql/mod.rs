@@ -1,0 +1,281 @@
+//! Outbound MySQL for `fermyon:spin/mysql@2.0.0` (`v2.rs`) and `spin:mysql/mysql@3.0.0`
+//! (`v3.rs`), both on the core here, which speaks version 2's `rdbms-types` (version 3
+//! names every variant alike and converts). A component may open only a
+//! `mysql://` address its `allowed_outbound_hosts` grants; any other fails with
+//! `connection-failed` before a connection is attempted. One pool per URL; each guest
+//! `connection` holds one pooled connection for its lifetime (transactions stay on it),
+//! and the pool resets the session when it comes back.
+
+use crate::bindings::fermyon::spin::rdbms_types as rdbms;
+use mysql_async::consts::{ColumnFlags, ColumnType};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Column, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use wisp_manifest::outbound::OutboundPolicy;
+
+/// How long to wait for a connection (connecting included).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per URL across the app.
+const POOL_SIZE: usize = 16;
+/// The character set number MySQL gives binary (non-text) columns.
+const BINARY_CHARSET: u16 = 63;
+
+/// One pool per MySQL URL, shared by every instance of the app.
+#[derive(Default)]
+pub struct MysqlPools {
+    by_url: Mutex<HashMap<String, Pool>>,
+}
+
+impl MysqlPools {
+    fn pool(&self, url: &str) -> Result<Pool, String> {
+        let mut pools = self.by_url.lock().expect("mysql pools lock");
+        if let Some(pool) = pools.get(url) {
+            return Ok(pool.clone());
+        }
+        let opts = Opts::from_url(url).map_err(|e| e.to_string())?;
+        let constraints = PoolConstraints::new(0, POOL_SIZE).expect("0 <= POOL_SIZE");
+        let opts = OptsBuilder::from_opts(opts).pool_opts(
+            PoolOpts::default()
+                .with_constraints(constraints)
+                .with_reset_connection(true),
+        );
+        let pool = Pool::new(opts);
+        pools.insert(url.to_owned(), pool.clone());
+        Ok(pool)
+    }
+}
+
+/// The `connection` resource of both versions: one pooled connection, returned to its
+/// pool on drop; behind a lock so a statement can await without holding the table.
+pub struct MysqlConnection(Arc<tokio::sync::Mutex<mysql_async::Conn>>);
+
+fn to_value(v: rdbms::ParameterValue) -> Value {
+    use rdbms::ParameterValue as P;
+    match v {
+        P::Boolean(b) => Value::Int(i64::from(b)),
+        P::Int8(i) => Value::Int(i64::from(i)),
+        P::Int16(i) => Value::Int(i64::from(i)),
+        P::Int32(i) => Value::Int(i64::from(i)),
+        P::Int64(i) => Value::Int(i),
+        P::Uint8(u) => Value::UInt(u64::from(u)),
+        P::Uint16(u) => Value::UInt(u64::from(u)),
+        P::Uint32(u) => Value::UInt(u64::from(u)),
+        P::Uint64(u) => Value::UInt(u),
+        P::Floating32(f) => Value::Float(f),
+        P::Floating64(f) => Value::Double(f),
+        P::Str(s) => Value::Bytes(s.into_bytes()),
+        P::Binary(b) => Value::Bytes(b),
+        P::DbNull => Value::NULL,
+    }
+}
+
+fn is_binary(c: &Column) -> bool {
+    c.character_set() == BINARY_CHARSET
+}
+
+fn data_type(c: &Column) -> rdbms::DbDataType {
+    use rdbms::DbDataType as D;
+    let unsigned = c.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    match (c.column_type(), unsigned) {
+        (ColumnType::MYSQL_TYPE_TINY, false) => D::Int8,
+        (ColumnType::MYSQL_TYPE_TINY, true) => D::Uint8,
+        (ColumnType::MYSQL_TYPE_SHORT, false) => D::Int16,
+        (ColumnType::MYSQL_TYPE_SHORT, true) => D::Uint16,
+        (ColumnType::MYSQL_TYPE_INT24 | ColumnType::MYSQL_TYPE_LONG, false) => D::Int32,
+        (ColumnType::MYSQL_TYPE_INT24 | ColumnType::MYSQL_TYPE_LONG, true) => D::Uint32,
+        (ColumnType::MYSQL_TYPE_LONGLONG, false) => D::Int64,
+        (ColumnType::MYSQL_TYPE_LONGLONG, true) => D::Uint64,
+        (ColumnType::MYSQL_TYPE_FLOAT, _) => D::Floating32,
+        (ColumnType::MYSQL_TYPE_DOUBLE, _) => D::Floating64,
+        (
+            ColumnType::MYSQL_TYPE_VARCHAR
+            | ColumnType::MYSQL_TYPE_VAR_STRING
+            | ColumnType::MYSQL_TYPE_STRING
+            | ColumnType::MYSQL_TYPE_BLOB
+            | ColumnType::MYSQL_TYPE_TINY_BLOB
+            | ColumnType::MYSQL_TYPE_MEDIUM_BLOB
+            | ColumnType::MYSQL_TYPE_LONG_BLOB,
+            _,
+        ) => {
+            if is_binary(c) {
+                D::Binary
+            } else {
+                D::Str
+            }
+        }
+        _ => D::Other,
+    }
+}
+
+fn db_value(value: Value, column: &Column) -> Result<rdbms::DbValue, rdbms::Error> {
+    use rdbms::{DbDataType as D, DbValue as V};
+    let bad = |what: &str| {
+        rdbms::Error::ValueConversionFailed(format!(
+            "column `{}`: {what} does not fit its type",
+            column.name_str()
+        ))
+    };
+    let int = |v: &Value| -> Option<i128> {
+        match v {
+            Value::Int(i) => Some(i128::from(*i)),
+            Value::UInt(u) => Some(i128::from(*u)),
+            Value::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        }
+    };
+    if value == Value::NULL {
+        return Ok(V::DbNull);
+    }
+    Ok(match data_type(column) {
+        D::Int8 => V::Int8(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Int16 => V::Int16(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Int32 => V::Int32(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Int64 => V::Int64(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Uint8 => V::Uint8(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Uint16 => V::Uint16(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Uint32 => V::Uint32(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Uint64 => V::Uint64(
+            int(&value)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        D::Floating32 => match value {
+            Value::Float(f) => V::Floating32(f),
+            Value::Double(d) => V::Floating32(d as f32),
+            _ => return Err(bad("value")),
+        },
+        D::Floating64 => match value {
+            Value::Double(d) => V::Floating64(d),
+            Value::Float(f) => V::Floating64(f64::from(f)),
+            _ => return Err(bad("value")),
+        },
+        D::Str => match value {
+            Value::Bytes(b) => V::Str(String::from_utf8(b).map_err(|_| bad("non-UTF-8 text"))?),
+            _ => return Err(bad("value")),
+        },
+        D::Binary => match value {
+            Value::Bytes(b) => V::Binary(b),
+            _ => return Err(bad("value")),
+        },
+        _ => V::Unsupported,
+    })
+}
+
+fn query_failed(e: mysql_async::Error) -> rdbms::Error {
+    rdbms::Error::QueryFailed(e.to_string())
+}
+
+fn params(values: Vec<rdbms::ParameterValue>) -> Params {
+    if values.is_empty() {
+        Params::Empty
+    } else {
+        Params::Positional(values.into_iter().map(to_value).collect())
+    }
+}
+
+/// Opens a pooled connection to `address` if `policy` grants it.
+async fn open(
+    policy: &OutboundPolicy,
+    pools: &MysqlPools,
+    address: &str,
+) -> Result<MysqlConnection, rdbms::Error> {
+    if policy.allowed_url(address, &["mysql"]).is_none() {
+        tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
+        return Err(rdbms::Error::ConnectionFailed(
+            "address not allowed: add it to the component's allowed_outbound_hosts \
+             (e.g. `mysql://host:3306`)"
+                .into(),
+        ));
+    }
+    let pool = pools
+        .pool(address)
+        .map_err(rdbms::Error::ConnectionFailed)?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
+        Ok(Ok(conn)) => Ok(MysqlConnection(Arc::new(tokio::sync::Mutex::new(conn)))),
+        Ok(Err(e)) => Err(rdbms::Error::ConnectionFailed(e.to_string())),
+        Err(_) => Err(rdbms::Error::ConnectionFailed(
+            "timed out connecting".into(),
+        )),
+    }
+}
+
+impl MysqlConnection {
+    /// Runs a query: its columns and rows.
+    async fn query(
+        &self,
+        statement: String,
+        values: Vec<rdbms::ParameterValue>,
+    ) -> Result<(Vec<rdbms::Column>, Vec<Vec<rdbms::DbValue>>), rdbms::Error> {
+        let mut conn = self.0.lock().await;
+        let mut result = conn
+            .exec_iter(statement, params(values))
+            .await
+            .map_err(query_failed)?;
+        let columns: Vec<Column> = result.columns().map(|c| c.to_vec()).unwrap_or_default();
+        let rows: Vec<Row> = result.collect().await.map_err(query_failed)?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                row.unwrap()
+                    .into_iter()
+                    .zip(&columns)
+                    .map(|(v, c)| db_value(v, c))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let columns = columns
+            .iter()
+            .map(|c| rdbms::Column {
+                name: c.name_str().into_owned(),
+                data_type: data_type(c),
+            })
+            .collect();
+        Ok((columns, rows))
+    }
+
+    /// Runs a statement for its effect.
+    async fn execute(
+        &self,
+        statement: String,
+        values: Vec<rdbms::ParameterValue>,
+    ) -> Result<(), rdbms::Error> {
+        let mut conn = self.0.lock().await;
+        conn.exec_drop(statement, params(values))
+            .await
+            .map_err(query_failed)
+    }
+}
+
+mod v2;
+mod v3;

@@ -1,0 +1,254 @@
+//! `wisp up`: loads an app, compiles (or loads from cache) its components, and serves it
+//! over HTTP until Ctrl-C or SIGTERM.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
+use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, WispEngine};
+use wisp_trigger_http::{HttpApp, ListenerConfig};
+
+/// Arguments of `wisp up`.
+#[derive(Args)]
+pub struct UpArgs {
+    /// The app: a spin.toml, a folder holding one, or a bare .wasm component.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// An environment variable for every component (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
+    env: Vec<(String, String)>,
+    /// Folder for the app's local state (logs, staged files); default `.wisp` beside the manifest.
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// Run `wisp build` first.
+    #[arg(long)]
+    build: bool,
+    /// Concurrent instances the engine's pooling allocator is sized for.
+    #[arg(long, default_value_t = wisp_engine::DEFAULT_MAX_INSTANCES, env = "WISP_MAX_INSTANCES")]
+    max_instances: u32,
+    /// Folder for compiled components (default: the user cache folder).
+    #[arg(long, env = "WISP_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time, with no on-disk cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Maximum linear memory per instance (e.g. `64MiB`); a component's
+    /// `[component.X.limits] memory` overrides it.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = wisp_manifest::parse_size)]
+    memory_limit: u64,
+    /// Wall-clock budget per request (e.g. `30s`, `500ms`); past it the request gets 504.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = wisp_manifest::parse_duration)]
+    timeout: std::time::Duration,
+    /// Concurrent instances per component (default: `--max-instances`); excess requests
+    /// wait up to 5 s, then get 503 with `Retry-After`.
+    #[arg(long, value_name = "N")]
+    max_instances_per_component: Option<u32>,
+    /// Size cap of each guest log file (`<state-dir>/logs`); a full file is rotated to
+    /// `.1`, so each stream keeps at most twice this.
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = wisp_manifest::parse_size)]
+    log_max_size: u64,
+    /// Spin runtime config (TOML) mapping key-value stores and SQLite databases to backends.
+    #[arg(long, value_name = "PATH")]
+    runtime_config_file: Option<PathBuf>,
+    /// Set a key in the default key-value store before serving (repeatable).
+    #[arg(long = "key-value", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
+    key_values: Vec<(String, String)>,
+    /// Run SQL against the default SQLite database before serving; `@FILE` reads it from a
+    /// file (repeatable, in order).
+    #[arg(long = "sqlite", value_name = "STATEMENT|@FILE")]
+    sqlite: Vec<String>,
+    /// Time a client has to send its request headers (also closes idle keep-alive
+    /// connections); a slower client is dropped.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = wisp_manifest::parse_duration)]
+    header_read_timeout: std::time::Duration,
+    /// Largest request head (request line + headers); larger gets 431.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = wisp_manifest::parse_size)]
+    max_header_size: u64,
+    /// Largest request body (off by default); larger gets 413.
+    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
+    max_body_size: Option<u64>,
+    /// Open connections at once; further clients wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_connections: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    shutdown_grace: u64,
+}
+
+/// Runs `wisp up`.
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(up(args))
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let app = super::load_app(&args.from)?;
+    if app.http_triggers.is_empty() {
+        if app.unsupported_triggers.is_empty() {
+            bail!(
+                "{}: the app has no `[[trigger.http]]`: nothing to serve",
+                app.manifest_path.display()
+            );
+        }
+        bail!(
+            "{}: trigger type(s) {} are not supported yet; wisp serves `[[trigger.http]]`",
+            app.manifest_path.display(),
+            app.unsupported_triggers.join(", ")
+        );
+    }
+    for t in &app.unsupported_triggers {
+        eprintln!("Warning: `[[trigger.{t}]]` is not supported yet and is not served");
+    }
+    if args.build {
+        super::build_app(&app)?;
+    }
+    app.check_sources()?;
+
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| app.root_dir.join(".wisp"));
+    let capabilities = load_capabilities(&app, &args, &state_dir).await?;
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(wisp_engine::CompileCache::default_dir)
+    };
+    let engine = Arc::new(WispEngine::new(&EngineConfig {
+        max_instances: args.max_instances,
+        cache_dir,
+    })?);
+    let options = GrantOptions {
+        limits: wisp_engine::InstanceLimits {
+            memory: args.memory_limit,
+            timeout: args.timeout,
+            max_instances: args
+                .max_instances_per_component
+                .unwrap_or(args.max_instances),
+        },
+        log_max_bytes: args.log_max_size,
+        capabilities: Arc::new(capabilities),
+        state_dir,
+        extra_env: args.env.clone(),
+    };
+    let (http_app, warnings) = HttpApp::load(engine, &app, &options, |id, report| {
+        let how = match report.origin {
+            CodeOrigin::Compiled => "compiled",
+            CodeOrigin::Cache => "loaded from compile cache",
+        };
+        let adapted = if report.adapted {
+            " (core module adapted to a component)"
+        } else {
+            ""
+        };
+        println!("{id}: {how} in {:.1?}{adapted}", report.elapsed);
+    })?;
+    for w in warnings {
+        eprintln!("Warning: {w}");
+    }
+    serve(http_app, &args).await
+}
+
+/// Opens the app's stores and databases, resolves variables, and applies `--key-value`
+/// and `--sqlite`.
+async fn load_capabilities(
+    app: &wisp_manifest::App,
+    args: &UpArgs,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<AppCapabilities> {
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let options = CapabilityOptions {
+        state_dir: state_dir.to_path_buf(),
+        runtime_config,
+        variable_env: std::env::vars().collect(),
+    };
+    let mut caps = AppCapabilities::load(app, &options).await?;
+    if !args.key_values.is_empty() {
+        caps.seed_default_store(&options, &args.key_values).await?;
+    }
+    for sql in &args.sqlite {
+        let text = match sql.strip_prefix('@') {
+            Some(file) => std::fs::read_to_string(file)
+                .with_context(|| format!("--sqlite @{file}: cannot read the file"))?,
+            None => sql.clone(),
+        };
+        caps.run_default_sql(&options, &text)?;
+    }
+    Ok(caps)
+}
+
+async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server using it? pick another with `--listen`)",
+                args.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    // One write, so a reader of the pipe sees the whole banner at once.
+    let mut banner = format!("Serving http://{addr}\nAvailable Routes:\n");
+    for (id, route) in app.routes() {
+        banner.push_str(&format!("  {id}: http://{addr}{route}\n"));
+    }
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(banner.as_bytes())?;
+        out.flush()?;
+    }
+    let config = ListenerConfig {
+        header_read_timeout: args.header_read_timeout,
+        max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
+        max_body_bytes: args.max_body_size,
+        max_connections: args.max_connections,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
+    };
+    let finished = wisp_trigger_http::serve(app, listener, shutdown_signal(), config).await;
+    if finished {
+        println!("Stopped");
+    } else {
+        eprintln!(
+            "Warning: some requests were still running after {}s; stopped anyway",
+            args.shutdown_grace
+        );
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    println!("Shutting down: waiting for in-flight requests");
+}

@@ -1,0 +1,46 @@
+//! The `wisp` binary: parses arguments, wires the manifest, engine and triggers together,
+//! and turns every failure into one clear message with exit code 1.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+/// wisp: a WebAssembly serverless host. Runs `wasi:http` components and Spin apps.
+#[derive(Parser)]
+#[command(name = "wisp", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an app (a spin.toml, a folder holding one, or a bare .wasm component).
+    Up(Box<commands::up::UpArgs>),
+    /// Run each component's build command.
+    Build(commands::build::BuildArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Up(args) => commands::up::run(*args),
+        Command::Build(args) => commands::build::run(&args),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,wisp_engine=info,wisp_trigger_http=info,wisp=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,388 @@
+//! wisp-engine owns everything wasmtime: one async [`Engine`] per process with the pooling
+//! allocator, copy-on-write memory images and an epoch ticker; compiling components once
+//! and caching them on disk; adapting core modules into components; an `InstancePre`
+//! per component; and a fresh [`Store`] per request holding only what the component was
+//! granted. It knows nothing of HTTP listeners or routes.
+
+mod adapt;
+mod cache;
+mod files;
+mod guest_output;
+mod outbound;
+mod state;
+
+pub use adapt::{WasmKind, classify};
+pub use cache::CompileCache;
+pub use guest_output::{GuestOutput, Stream};
+pub use outbound::{
+    ChainContext, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH, OutboundHttp,
+};
+pub use state::HostState;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// How often the epoch advances: a busy guest runs at most this long before yielding its
+/// thread, and a timeout fires at most this late. Short, because every other request on
+/// the same worker waits out a busy guest's slice (with 10 ms, four looping guests cut a
+/// good component's throughput on one core to ~8% of idle); the ticker's cost is one
+/// thread wake-up per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Default for [`EngineConfig::max_instances`].
+pub const DEFAULT_MAX_INSTANCES: u32 = 512;
+
+/// Limits every instance of a component runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// Maximum linear memory per instance, in bytes; growth past it fails in the guest.
+    pub memory: u64,
+    /// Wall-clock budget per request.
+    pub timeout: Duration,
+    /// Concurrent instances of one component.
+    pub max_instances: u32,
+}
+
+impl InstanceLimits {
+    /// The defaults: 256 MiB, 30 s, and as many instances as the pool holds.
+    pub const DEFAULT: Self = Self {
+        memory: 256 << 20,
+        timeout: Duration::from_secs(30),
+        max_instances: DEFAULT_MAX_INSTANCES,
+    };
+
+    /// These limits with a component's `[component.X.limits]` applied on top.
+    pub fn with_overrides(self, overrides: &wisp_manifest::Limits) -> Self {
+        Self {
+            memory: overrides.memory.unwrap_or(self.memory),
+            timeout: overrides.timeout.unwrap_or(self.timeout),
+            max_instances: overrides.max_instances.unwrap_or(self.max_instances),
+        }
+    }
+}
+
+/// Errors from preparing components.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The file is not Wasm at all.
+    #[error("not a WebAssembly component or module: {0}")]
+    NotWasm(String),
+    /// A core module that `wit-component` could not turn into a component.
+    #[error("cannot turn this core module into a component: {0}")]
+    Adapt(String),
+    /// wasmtime rejected the component.
+    #[error("cannot compile: {0}")]
+    Compile(String),
+    /// The component needs imports the host does not provide.
+    #[error("cannot link: {0}")]
+    Link(String),
+    /// Reading the file, staging files or opening logs failed.
+    #[error("{0}")]
+    Io(String),
+    /// The engine could not be configured (e.g. the pooling allocator's reservation).
+    #[error("cannot configure the engine: {0}")]
+    Config(String),
+}
+
+/// Process-wide engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Concurrent component instances the pooling allocator is sized for.
+    pub max_instances: u32,
+    /// Where compiled components are cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_instances: DEFAULT_MAX_INSTANCES,
+            cache_dir: CompileCache::default_dir(),
+        }
+    }
+}
+
+/// Where a component's machine code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOrigin {
+    /// Compiled now (and stored in the cache, if enabled).
+    Compiled,
+    /// Loaded from the compile cache.
+    Cache,
+}
+
+/// How loading one component went.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadReport {
+    /// Compiled or cached.
+    pub origin: CodeOrigin,
+    /// Whether the source was a core module adapted into a component.
+    pub adapted: bool,
+    /// Time spent reading, adapting and compiling or deserializing.
+    pub elapsed: Duration,
+}
+
+/// The engine: one per process.
+pub struct WispEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<CompileCache>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl WispEngine {
+    /// Builds the engine, its linker and starts the epoch ticker.
+    pub fn new(config: &EngineConfig) -> Result<Self, EngineError> {
+        let mut pool = PoolingAllocationConfig::default();
+        let n = config.max_instances.max(1);
+        // A Rust component has a handful of core instances, tables and memories (the
+        // module, shims, adapters); sizing per component instance keeps the pool honest.
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(10))
+            .total_memories(n.saturating_mul(4))
+            .total_tables(n.saturating_mul(10))
+            .total_stacks(n);
+        let mut wasm_config = Config::new();
+        wasm_config
+            // WASI 0.3 components (`wasi:http/handler@0.3.0`) are async components.
+            .wasm_component_model_async(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine =
+            Engine::new(&wasm_config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
+            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
+            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
+            .and_then(|()| wisp_capabilities::add_to_linker(&mut linker, HostState::capabilities))
+            .map_err(|e| EngineError::Config(format!("{e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("wisp-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| EngineError::Config(e.to_string()))?;
+        }
+
+        let cache = config
+            .cache_dir
+            .clone()
+            .map(|dir| CompileCache::new(dir, &engine));
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            ticker_stop,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compile cache, if enabled.
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.cache.as_ref()
+    }
+
+    /// Reads, adapts if needed, and compiles (or loads from cache) the Wasm at `path`.
+    pub fn load_component(&self, path: &Path) -> Result<(Component, LoadReport), EngineError> {
+        let start = Instant::now();
+        let bytes = std::fs::read(path)
+            .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", path.display())))?;
+        let kind = classify(&bytes)?;
+        let key = self.cache.as_ref().map(|c| c.key(&bytes));
+        if let (Some(cache), Some(key)) = (&self.cache, &key)
+            && let Some(component) = cache.load(&self.engine, key)
+        {
+            let report = LoadReport {
+                origin: CodeOrigin::Cache,
+                adapted: kind == WasmKind::CoreModule,
+                elapsed: start.elapsed(),
+            };
+            return Ok((component, report));
+        }
+        let component_bytes = match kind {
+            WasmKind::Component => bytes,
+            WasmKind::CoreModule => adapt::module_to_component(&bytes)?,
+        };
+        let component = Component::new(&self.engine, &component_bytes)
+            .map_err(|e| EngineError::Compile(one_line(&format!("{e:#}"))))?;
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            cache.store(key, &component);
+        }
+        let report = LoadReport {
+            origin: CodeOrigin::Compiled,
+            adapted: kind == WasmKind::CoreModule,
+            elapsed: start.elapsed(),
+        };
+        Ok((component, report))
+    }
+
+    /// Pre-links a component against everything the host provides.
+    pub fn instantiate_pre(
+        &self,
+        component: &Component,
+    ) -> Result<InstancePre<HostState>, EngineError> {
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| EngineError::Link(one_line(&format!("{e:#}"))))
+    }
+
+    /// Everything a component needs per instance, built once at load: its granted
+    /// environment, staged files and output streams.
+    pub fn grants(
+        &self,
+        app_root: &Path,
+        component: &wisp_manifest::Component,
+        options: &GrantOptions,
+    ) -> Result<InstanceGrants, EngineError> {
+        let io = |e: anyhow::Error| EngineError::Io(format!("component `{}`: {e:#}", component.id));
+        let files_root = files::stage_files(
+            app_root,
+            &component.files,
+            &component.exclude_files,
+            &options.state_dir.join("files").join(&component.id),
+        )
+        .map_err(io)?;
+        let log_dir = options.state_dir.join("logs");
+        let out = |s| {
+            GuestOutput::new(&component.id, s, Some(&log_dir), options.log_max_bytes)
+                .map_err(|e| io(e.into()))
+        };
+        // `--env` overrides the manifest's `environment` for the same name.
+        let mut env: Vec<(String, String)> = component
+            .environment
+            .iter()
+            .filter(|(k, _)| !options.extra_env.iter().any(|(name, _)| name == *k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(options.extra_env.iter().cloned());
+        let caps = Arc::new(options.capabilities.grants_for(component));
+        let outbound = caps.outbound();
+        Ok(InstanceGrants {
+            tcp: outbound.allows_any_with_scheme("tcp"),
+            udp: outbound.allows_any_with_scheme("udp"),
+            env,
+            files_root,
+            limits: options.limits.with_overrides(&component.limits),
+            caps,
+            stdout: out(Stream::Stdout)?,
+            stderr: out(Stream::Stderr)?,
+        })
+    }
+
+    /// A fresh store for one instance of a component with `grants`, serving a request
+    /// at `chain` (its place in a chain of in-process requests).
+    pub fn new_store(
+        &self,
+        grants: &InstanceGrants,
+        chain: ChainContext,
+    ) -> anyhow::Result<Store<HostState>> {
+        let mut wasi = WasiCtxBuilder::new();
+        let (tcp, udp) = (grants.tcp, grants.udp);
+        wasi.envs(&grants.env)
+            .stdout(grants.stdout.clone())
+            .stderr(grants.stderr.clone())
+            .allow_tcp(tcp)
+            .allow_udp(udp)
+            .allow_ip_name_lookup(tcp || udp);
+        if tcp || udp {
+            let policy = grants.caps.outbound().clone();
+            wasi.socket_addr_check(move |addr, use_| {
+                let allowed = outbound::socket_allowed(&policy, addr, use_);
+                Box::pin(async move { allowed })
+            });
+        }
+        if let Some(root) = &grants.files_root {
+            wasi.preopened_dir(root, "/", FsPerms::ReadOnly)?;
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            http_hooks: OutboundHttp {
+                policy: grants.caps.outbound().clone(),
+                chain,
+            },
+            caps: wisp_capabilities::InstanceCapabilities::new(grants.caps.clone()),
+            // Growth past the limit fails inside the guest (its allocator sees
+            // out-of-memory) instead of trapping in the host.
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .memory_size(usize::try_from(grants.limits.memory).unwrap_or(usize::MAX))
+                .trap_on_grow_failure(false)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Yield to the async runtime at every epoch tick so a busy guest cannot starve
+        // other requests on its thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        Ok(store)
+    }
+}
+
+impl Drop for WispEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Options that apply to every component of an app.
+#[derive(Clone)]
+pub struct GrantOptions {
+    /// The app's capabilities (stores, databases, variables), loaded once.
+    pub capabilities: Arc<wisp_capabilities::AppCapabilities>,
+    /// The app's state directory (logs, staged files).
+    pub state_dir: PathBuf,
+    /// Limits for components that do not set their own.
+    pub limits: InstanceLimits,
+    /// Size cap of each guest log file before it is rotated.
+    pub log_max_bytes: u64,
+    /// `--env` pairs, given to every component; they override its own `environment`.
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// What one component's instances are granted; cheap to reuse per request.
+pub struct InstanceGrants {
+    limits: InstanceLimits,
+    env: Vec<(String, String)>,
+    files_root: Option<PathBuf>,
+    caps: Arc<wisp_capabilities::ComponentGrants>,
+    /// Whether any outbound entry can match `tcp://` / `udp://`: decided once, since
+    /// sockets are off for every instance unless one does.
+    tcp: bool,
+    udp: bool,
+    stdout: GuestOutput,
+    stderr: GuestOutput,
+}
+
+impl InstanceGrants {
+    /// The limits this component's instances run under.
+    pub fn limits(&self) -> InstanceLimits {
+        self.limits
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

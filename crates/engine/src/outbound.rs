@@ -1,0 +1,161 @@
+//! The outbound side of `wasi:http` and `wasi:sockets` for one instance: every request
+//! and socket is checked against the component's `allowed_outbound_hosts` before any
+//! connection is made. Requests to the app itself (`http://self.alt/…`) or to one of its
+//! components (`http://<id>.spin.internal/…`) go to [`InternalHttp`], in process.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+use wisp_manifest::outbound::{INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST};
+
+/// How deep a chain of in-process requests (A → B → A …) may go before it is cut off
+/// with `loop-detected`.
+pub const MAX_CHAIN_DEPTH: u32 = 10;
+
+/// A boxed future of an in-process response.
+pub type InternalResponse =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, HttpError>> + Send>>;
+
+/// Which part of the app an in-process request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InternalTarget {
+    /// The app's router (`http://self.alt/…`).
+    App,
+    /// One component by id (`http://<id>.spin.internal/…`).
+    Component(String),
+}
+
+/// Serves a component's requests to its own app without a network hop; the trigger that
+/// owns the routes provides it.
+pub trait InternalHttp: Send + Sync {
+    /// Runs `request` on `target`; `chain` is the calling request's chain, one deeper.
+    fn send(
+        &self,
+        target: InternalTarget,
+        request: http::Request<WasiBody>,
+        chain: ChainContext,
+    ) -> InternalResponse;
+}
+
+/// Where an instance sits in a chain of in-process requests.
+#[derive(Clone)]
+pub struct ChainContext {
+    /// Who serves in-process requests; `None` where nothing does (e.g. a test harness).
+    pub internal: Option<Arc<dyn InternalHttp>>,
+    /// How many in-process hops led to this instance (0 for a request from the network).
+    pub depth: u32,
+    /// The address of the client whose request started the chain.
+    pub client: SocketAddr,
+}
+
+/// `wasi:http` hooks for one instance: allow what the policy grants, deny the rest with
+/// `HttpRequestDenied`, route app-internal hosts in process.
+pub struct OutboundHttp {
+    pub(crate) policy: Arc<OutboundPolicy>,
+    pub(crate) chain: ChainContext,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl OutboundHttp {
+    /// What `request` is for, or why it may not be sent.
+    fn route(&self, request: &http::Request<WasiBody>) -> Result<Destination, HttpError> {
+        let uri = request.uri();
+        let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let target = OutboundTarget::new(scheme, authority.host(), authority.port_u16())
+            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        if !self.policy.allows(&target) {
+            tracing::debug!(%target, "outbound HTTP denied by allowed_outbound_hosts");
+            return Err(HttpError::HttpRequestDenied);
+        }
+        if target.host == SELF_HOST {
+            return Ok(Destination::Internal(InternalTarget::App));
+        }
+        if let Some(id) = target
+            .host
+            .strip_suffix(INTERNAL_DOMAIN)
+            .and_then(|rest| rest.strip_suffix('.'))
+        {
+            return Ok(Destination::Internal(InternalTarget::Component(
+                id.to_owned(),
+            )));
+        }
+        Ok(Destination::Network)
+    }
+}
+
+enum Destination {
+    Network,
+    Internal(InternalTarget),
+}
+
+fn no_io() -> Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> {
+    Box::new(async { Ok(()) })
+}
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        match self.route(&request) {
+            Err(e) => Box::new(async move { Err(e) }),
+            Ok(Destination::Network) => Box::new(async move {
+                use http_body_util::BodyExt;
+                // Redirects are the guest's to follow: this sends exactly one request.
+                let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+                Ok((
+                    resp.map(BodyExt::boxed_unsync),
+                    Box::new(io) as Box<dyn Future<Output = _> + Send>,
+                ))
+            }),
+            Ok(Destination::Internal(target)) => {
+                let chain = ChainContext {
+                    depth: self.chain.depth + 1,
+                    ..self.chain.clone()
+                };
+                let Some(internal) = chain.internal.clone() else {
+                    return Box::new(async {
+                        Err(HttpError::InternalError(Some(
+                            "in-process requests are not served here".into(),
+                        )))
+                    });
+                };
+                if chain.depth > MAX_CHAIN_DEPTH {
+                    tracing::warn!(
+                        "in-process request chain deeper than {MAX_CHAIN_DEPTH}: cut off as a loop"
+                    );
+                    return Box::new(async { Err(HttpError::LoopDetected) });
+                }
+                let response = internal.send(target, request, chain);
+                Box::new(async move { Ok((response.await?, no_io())) })
+            }
+        }
+    }
+}
+
+/// Whether the policy lets a socket be used for `addr` this way: outbound connects and
+/// sends to granted `tcp://`/`udp://` addresses, and the implicit binds they need; never
+/// listening or accepting.
+pub(crate) fn socket_allowed(
+    policy: &OutboundPolicy,
+    addr: SocketAddr,
+    use_: SocketAddrUse,
+) -> bool {
+    match use_ {
+        SocketAddrUse::TcpConnect => policy.allows_socket("tcp", addr.ip(), addr.port()),
+        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+            policy.allows_socket("udp", addr.ip(), addr.port())
+        }
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => true,
+        _ => false,
+    }
+}

@@ -1,0 +1,52 @@
+//! The `spin-*` request headers a guest sees, as Spin sets them.
+
+use crate::router::RouteMatch;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::net::SocketAddr;
+
+pub(crate) const FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+pub(crate) const PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+pub(crate) const MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+pub(crate) const COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+pub(crate) const RAW_COMPONENT_ROUTE: HeaderName =
+    HeaderName::from_static("spin-raw-component-route");
+pub(crate) const BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+pub(crate) const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
+const PATH_MATCH_PREFIX: &str = "spin-path-match-";
+
+/// Replaces any client-sent `spin-*` routing headers with the ones for this match, so a
+/// client cannot spoof what the router decided.
+pub(crate) fn set_spin_headers(
+    headers: &mut HeaderMap,
+    full_url: &str,
+    base: &str,
+    route: &RouteMatch<'_>,
+    client: SocketAddr,
+) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    };
+    set(FULL_URL, full_url);
+    set(PATH_INFO, &route.path_info);
+    set(MATCHED_ROUTE, &route.entry.based);
+    set(COMPONENT_ROUTE, &route.entry.component_route);
+    set(RAW_COMPONENT_ROUTE, &route.entry.raw);
+    set(BASE_PATH, base);
+    set(CLIENT_ADDR, &client.to_string());
+    for (name, value) in &route.named {
+        let header = format!("{PATH_MATCH_PREFIX}{}", name.to_ascii_lowercase());
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(header), HeaderValue::from_str(value)) {
+            headers.insert(n, v);
+        }
+    }
+}

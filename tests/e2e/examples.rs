@@ -1,0 +1,95 @@
+//! The spin-sdk example apps, run with `wisp up --build` on their unchanged spin.toml.
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn kv_counter_counts_and_survives_restart() {
+    let example = repo_root().join("examples/kv-counter-rust");
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "--build",
+        "-f",
+        example.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ];
+    let client = reqwest::Client::new();
+    {
+        let wisp = Wisp::start(&args);
+        assert_eq!(get(&wisp.url("/count")).await, (200, "0\n".into()));
+        for n in 1..=3 {
+            let resp = client.post(wisp.url("/count")).send().await.unwrap();
+            assert_eq!(resp.text().await.unwrap(), format!("{n}\n"));
+        }
+    }
+    let wisp = Wisp::start(&args);
+    assert_eq!(get(&wisp.url("/count")).await, (200, "3\n".into()));
+    let resp = client.delete(wisp.url("/count")).send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "0\n");
+}
+
+#[tokio::test]
+async fn sqlite_todo_lists_adds_completes_and_deletes() {
+    let example = repo_root().join("examples/sqlite-todo-rust");
+    let state = tempfile::tempdir().unwrap();
+    let migration = format!("@{}", example.join("migration.sql").display());
+    let wisp = Wisp::start(&[
+        "--build",
+        "-f",
+        example.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--sqlite",
+        &migration,
+    ]);
+    let client = reqwest::Client::new();
+    for text in ["buy milk", "walk the dog"] {
+        let resp = client
+            .post(wisp.url("/todos"))
+            .body(text)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    assert_eq!(
+        get(&wisp.url("/todos")).await,
+        (200, "1 [ ] buy milk\n2 [ ] walk the dog\n".into())
+    );
+    assert_eq!(
+        client
+            .put(wisp.url("/todos/1"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .delete(wisp.url("/todos/2"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        get(&wisp.url("/todos")).await,
+        (200, "1 [x] buy milk\n".into())
+    );
+    assert!(state.path().join("sqlite_db.db").is_file());
+}
+
+#[tokio::test]
+async fn hello_p3_builds_and_serves_with_spin_sdk_7() {
+    let example = repo_root().join("examples/hello-p3-rust");
+    let wisp = Wisp::start(&["--build", "-f", example.to_str().unwrap()]);
+    assert_eq!(
+        get(&wisp.url("/hello/there")).await,
+        (
+            200,
+            "Hello from wisp (WASI 0.3)! You asked for /hello/there\n".into()
+        )
+    );
+}

@@ -1,0 +1,23 @@
+//! End-to-end tests: the real `wisp` binary, real guest components, real HTTP.
+
+mod harness;
+
+mod cli;
+mod components;
+mod examples;
+mod http;
+mod lifecycle;
+mod limits;
+mod manifest_errors;
+mod outbound;
+mod outbound_mqtt;
+mod outbound_mysql;
+mod outbound_postgres;
+mod outbound_redis;
+mod routing;
+mod sandbox;
+mod servers;
+mod state;
+mod state_redis;
+mod upstream;
+mod wasi_p3;

@@ -1,0 +1,376 @@
+//! Real servers the end-to-end tests start for themselves: each its own instance from
+//! the installed binary, on a free loopback port, with throwaway state, stopped on drop.
+//! `scripts/test` installs the binaries where they are missing.
+
+use crate::harness::free_port;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `redis-server` of our own on a free loopback port, stopped on drop.
+pub struct Redis {
+    child: Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts one (the test command installs `redis-server` where it is missing).
+    pub fn start() -> Redis {
+        let port = free_port();
+        Self::start_on(port)
+    }
+
+    /// Starts one on `port` (to bring a stopped one back at the same address).
+    pub fn start_on(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (is it installed? scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli` against it and returns its trimmed output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stops it now.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PostgreSQL server of our own: a fresh cluster in a temporary folder, on a free
+/// loopback port, with trust authentication; stopped and removed on drop.
+pub struct Postgres {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Starts one from the installed server (the test command installs `postgresql`
+    /// where it is missing). As root, it runs as the `postgres` user: the server refuses
+    /// to run as root.
+    pub fn start() -> Postgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is not installed (scripts/test installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("no PostgreSQL server binaries under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // SAFETY: geteuid has no preconditions.
+        let as_root = unsafe { libc::geteuid() } == 0;
+        let run_as = |program: &Path| {
+            if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        if as_root {
+            let ok = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown the cluster folder to postgres");
+        }
+        let out = run_as(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let child = run_as(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+            .arg(dir.path())
+            .args(["-c", "fsync=off", "-c", "max_connections=50"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Postgres {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // SIGQUIT to the server itself (its pid heads postmaster.pid; `runuser` does not
+        // pass the signal on): immediate shutdown, all a throwaway cluster needs.
+        let pid_file = self._dir.path().join("data").join("postmaster.pid");
+        let pid = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse::<i32>().ok())
+            .unwrap_or(self.child.id() as i32);
+        // SAFETY: plain kill(2) on the server we started.
+        unsafe {
+            libc::kill(pid, libc::SIGQUIT);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A Mosquitto broker of our own on a free loopback port, requiring a user name and
+/// password (`wisp` / `secret`); stopped on drop.
+pub struct Mosquitto {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Mosquitto {
+    /// The user and password the broker accepts.
+    pub const USER: (&str, &str) = ("wisp", "secret");
+
+    /// Starts one (the test command installs `mosquitto` where it is missing).
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let passwords = dir.path().join("passwd");
+        let ok = Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&passwords)
+            .args([Self::USER.0, Self::USER.1])
+            .status()
+            .expect("run mosquitto_passwd")
+            .success();
+        assert!(ok, "mosquitto_passwd failed");
+        let port = free_port();
+        let config = dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+                 persistence false\nuser root\n",
+                passwords.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto (scripts/test installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Mosquitto {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    /// Subscribes to `topic` with `mosquitto_sub` and returns once the subscription is
+    /// live; the returned child prints each message's payload on its own line.
+    pub fn subscribe(
+        &self,
+        topic: &str,
+    ) -> (Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+        // Line-buffered: mosquitto_sub's stdout is a pipe here.
+        let mut child = Command::new("stdbuf")
+            .args(["-oL", "mosquitto_sub"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "2",
+                "-d",
+            ])
+            .args(["-u", Self::USER.0, "-P", Self::USER.1, "-t", topic])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run mosquitto_sub");
+        // A test waiting for a message that never comes must fail, not hang: the
+        // subscriber ends after 30 s whatever happens.
+        let pid = child.id() as i32;
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(30));
+            // SAFETY: plain kill(2); at worst the process is already gone.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // With -d it reports the granted subscription: from then on, messages reach it.
+        for line in lines.by_ref().map_while(Result::ok) {
+            if line.starts_with("Subscribed") {
+                break;
+            }
+        }
+        (child, lines)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MariaDB server of our own: a fresh data folder, a free loopback port, no
+/// authentication (`--skip-grant-tables`: a throwaway test server), a `wisp` database;
+/// stopped on drop.
+pub struct MariaDb {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+}
+
+impl MariaDb {
+    /// Starts one (the test command installs `mariadb-server` where it is missing).
+    pub fn start() -> MariaDb {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        // SAFETY: geteuid has no preconditions.
+        let user = if unsafe { libc::geteuid() } == 0 {
+            "root".to_owned()
+        } else {
+            std::env::var("USER").unwrap_or_default()
+        };
+        let out = Command::new("mariadb-install-db")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--user={user}"))
+            .arg("--auth-root-authentication-method=normal")
+            .output()
+            .expect("run mariadb-install-db (scripts/test installs mariadb-server)");
+        assert!(
+            out.status.success(),
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let child = Command::new("mariadbd")
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.path().join("sock").display()))
+            .arg(format!("--port={port}"))
+            .arg(format!("--user={user}"))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-grant-tables",
+                "--skip-log-bin",
+                "--character-set-server=utf8mb4",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mariadbd");
+        let db = MariaDb {
+            child,
+            _dir: dir,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let created = Command::new("mariadb")
+                .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root"])
+                .arg(format!("-P{port}"))
+                .args(["-e", "CREATE DATABASE IF NOT EXISTS wisp"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if created {
+                break db;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/wisp`.
+    pub fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/wisp", self.port)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,93 @@
+//! Outbound requests through `wasi:http/outgoing-handler`, for the outbound and
+//! service-chaining tests.
+
+use std::io::{Read as _, Write as _};
+use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+
+/// What came back from a request.
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Sends `method url` with `body_len` bytes of `y` as its body (streamed in 16 KiB
+/// writes) and reads the whole response. The error is the host's error code, as text.
+pub fn fetch(method: Method, url: &str, body_len: usize) -> Result<Fetched, String> {
+    let (scheme, rest) = url.split_once("://").ok_or("url has no scheme")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+    let req = OutgoingRequest::new(Fields::new());
+    let _ = req.set_method(&method);
+    let _ = req.set_scheme(Some(&match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_owned()),
+    }));
+    let _ = req.set_authority(Some(authority));
+    let _ = req.set_path_with_query(Some(&path));
+    let out_body = req.body().map_err(|_| "request body taken")?;
+    let future = wasi::http::outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+    // A refused request closes its body stream, and a server may answer without reading
+    // the body at all (an in-process callee drops it when it finishes): what counts is
+    // the response, so a failed write only matters through it.
+    let _ = write_body(out_body, body_len);
+    future.subscribe().block();
+    let resp = future
+        .get()
+        .ok_or("response not ready")?
+        .map_err(|_| "response taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    let status = resp.status();
+    let in_body = resp.consume().map_err(|_| "response body taken")?;
+    let mut body = Vec::new();
+    {
+        let mut stream = in_body.stream().map_err(|_| "response stream taken")?;
+        stream
+            .read_to_end(&mut body)
+            .map_err(|e| format!("reading response body: {e}"))?;
+    }
+    Ok(Fetched { status, body })
+}
+
+fn write_body(out_body: OutgoingBody, len: usize) -> Result<(), String> {
+    {
+        let mut w = out_body.write().map_err(|_| "request stream taken")?;
+        let chunk = [b'y'; 16 * 1024];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            w.write_all(&chunk[..n])
+                .map_err(|e| format!("writing request body: {e}"))?;
+            left -= n;
+        }
+        w.flush().map_err(|e| format!("flushing request body: {e}"))?;
+    }
+    OutgoingBody::finish(out_body, None).map_err(|e| format!("{e:?}"))
+}
+
+/// Decodes `%XX` escapes (and `+` as space) in a query value.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi * 16 + lo) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
