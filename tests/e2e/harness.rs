@@ -323,4 +323,4 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub use crate::servers::{MariaDb, Mosquitto, Postgres, Redis};
+pub use crate::servers::{MariaDb, Mosquitto, Postgres, Redis, TestCa};

@@ -13,6 +13,7 @@ mod outbound;
 mod outbound_mqtt;
 mod outbound_mysql;
 mod outbound_postgres;
+mod outbound_postgres_v4;
 mod outbound_redis;
 mod routing;
 mod sandbox;

@@ -4,6 +4,7 @@
 
 use crate::harness::free_port;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -93,6 +94,15 @@ impl Postgres {
     /// where it is missing). As root, it runs as the `postgres` user: the server refuses
     /// to run as root.
     pub fn start() -> Postgres {
+        Self::start_with(None)
+    }
+
+    /// Like [`Postgres::start`], with `ssl = on` serving `ca`'s server certificate.
+    pub fn start_tls(ca: &TestCa) -> Postgres {
+        Self::start_with(Some(ca))
+    }
+
+    fn start_with(tls: Option<&TestCa>) -> Postgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL is not installed (scripts/test installs it)")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -131,6 +141,31 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut ssl_args = Vec::new();
+        if let Some(ca) = tls {
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert, &ca.server_cert_pem).unwrap();
+            std::fs::write(&key, &ca.server_key_pem).unwrap();
+            // The server insists on a private key only its own user can read.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if as_root {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .args([&cert, &key])
+                    .status()
+                    .unwrap()
+                    .success();
+                assert!(ok, "chown the server's certificate and key to postgres");
+            }
+            ssl_args = vec![
+                "-c".to_owned(),
+                "ssl=on".to_owned(),
+                "-c".to_owned(),
+                format!("ssl_cert_file={}", cert.display()),
+                "-c".to_owned(),
+                format!("ssl_key_file={}", key.display()),
+            ];
+        }
         let port = free_port();
         let child = run_as(&bin.join("postgres"))
             .arg("-D")
@@ -138,6 +173,7 @@ impl Postgres {
             .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(dir.path())
             .args(["-c", "fsync=off", "-c", "max_connections=50"])
+            .args(&ssl_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -372,5 +408,40 @@ impl Drop for MariaDb {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A throwaway certificate authority and a server certificate it signed for `localhost`
+/// and 127.0.0.1, for servers started with TLS.
+pub struct TestCa {
+    /// The CA's certificate: what a client must trust.
+    pub ca_pem: String,
+    /// The server's certificate.
+    pub server_cert_pem: String,
+    /// The server's private key.
+    pub server_key_pem: String,
+}
+
+impl TestCa {
+    /// Generates a fresh CA and server certificate.
+    pub fn new() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "wisp test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::from_params(&ca_params, &ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+        TestCa {
+            ca_pem: ca_cert.pem(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::harness::*;
 use crate::upstream::{Upstream, encode};
 use std::time::{Duration, Instant};
 
-fn p3_app(allowed: &str) -> AppDir {
+pub(crate) fn p3_app(allowed: &str) -> AppDir {
     AppDir::new(&format!(
         "spin_manifest_version = 2\n[application]\nname = \"p3\"\n\
          [[trigger.http]]\nroute = \"/p3/...\"\ncomponent = \"p3\"\n\

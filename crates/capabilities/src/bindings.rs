@@ -15,6 +15,7 @@ wasmtime::component::bindgen!({
         "spin:redis/redis.connection": crate::redis_outbound::RedisConnection,
         "fermyon:spin/postgres.connection": crate::postgres::PgConnection,
         "spin:postgres/postgres.connection": crate::postgres::PgConnection,
+        "spin:postgres/postgres.connection-builder": crate::postgres::PgConnectionBuilder,
         "fermyon:spin/mqtt.connection": crate::mqtt::MqttConnection,
         "spin:mqtt/mqtt.connection": crate::mqtt::MqttConnection,
         "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,

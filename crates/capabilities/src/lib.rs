@@ -15,6 +15,7 @@
 //! Nothing here knows about triggers.
 
 mod bindings;
+mod macros;
 pub mod key_value;
 pub mod mqtt;
 pub mod mysql;

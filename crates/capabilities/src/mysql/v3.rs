@@ -6,23 +6,10 @@ use crate::bindings::fermyon::spin::rdbms_types::{
     DbDataType as D2, DbValue as V2, Error as E2, ParameterValue as P2,
 };
 use crate::bindings::spin::mysql::mysql as v3;
+use crate::macros::same_variants;
 use crate::{CapabilitiesData, CapabilitiesView};
 use v3::{DbDataType as D3, DbValue as V3, Error as E3, ParameterValue as P3};
 use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
-
-/// `From` between two enums whose variants have the same names.
-macro_rules! same_variants {
-    ($from:ident => $to:ident; units: $($u:ident),*; values: $($t:ident),*) => {
-        impl From<$from> for $to {
-            fn from(x: $from) -> Self {
-                match x {
-                    $($from::$u => $to::$u,)*
-                    $($from::$t(v) => $to::$t(v),)*
-                }
-            }
-        }
-    };
-}
 
 same_variants!(P3 => P2; units: DbNull; values: Boolean, Int8, Int16, Int32, Int64, Uint8,
     Uint16, Uint32, Uint64, Floating32, Floating64, Str, Binary);

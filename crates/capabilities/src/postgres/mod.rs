@@ -1,43 +1,52 @@
-//! Outbound PostgreSQL for `fermyon:spin/postgres@2.0.0` and `spin:postgres/postgres@3.0.0`,
-//! both on one implementation with version-independent values ([`Param`], [`Cell`]). A
-//! component may open only a `postgres://` address its `allowed_outbound_hosts` grants;
-//! any other fails with `connection-failed` before a connection is attempted. Connections come from one pool
-//! per URL; each guest `connection` holds one client for its lifetime (so a transaction
-//! is never interleaved with another instance's statements), and a client's session
-//! state is reset before it is reused.
+//! Outbound PostgreSQL for `fermyon:spin/postgres@2.0.0`, `spin:postgres/postgres@3.0.0`
+//! and `spin:postgres/postgres@4.2.0` (which also serves guests importing 4.0.0 and 4.1.0),
+//! all on one implementation with version-independent values ([`types`]). A component
+//! may open only a `postgres://` address its `allowed_outbound_hosts` grants; any other
+//! fails with `connection-failed` before a connection is attempted. Connections come
+//! from one pool per URL (and CA root); each guest `connection` holds one client for its
+//! lifetime (so a transaction is never interleaved with another instance's statements),
+//! and a client's session state is reset before it is reused.
+//!
+//! TLS follows the address's `sslmode` as libpq does (`prefer` by default: TLS when the
+//! server offers it), verifying the server against the webpki roots plus any CA root
+//! the guest gave through version 4's `connection-builder`.
 
+mod tls;
+mod types;
 mod v2;
 mod v3;
+mod v4;
 
-use crate::CapabilitiesView;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::ToSql;
+pub(crate) use types::{Bound, BoundKind, Cell, ColType, Interval, Param, Range};
+use wisp_manifest::outbound::OutboundPolicy;
 
 /// How long to wait for a connection from the pool (connecting included).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per URL across the app.
 const POOL_SIZE: usize = 16;
 
-/// One pool per PostgreSQL URL, shared by every instance of the app.
+/// One pool per PostgreSQL URL and CA root, shared by every instance of the app.
 #[derive(Default)]
 pub struct PgPools {
-    by_url: Mutex<HashMap<String, Pool>>,
+    by_target: Mutex<HashMap<(String, Option<String>), Pool>>,
 }
 
 impl PgPools {
-    fn pool(&self, url: &str) -> Result<Pool, String> {
-        let mut pools = self.by_url.lock().expect("postgres pools lock");
-        if let Some(pool) = pools.get(url) {
+    fn pool(&self, url: &str, ca_root: Option<&str>) -> Result<Pool, String> {
+        let key = (url.to_owned(), ca_root.map(str::to_owned));
+        let mut pools = self.by_target.lock().expect("postgres pools lock");
+        if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
         let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
         let manager = Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls::connector(ca_root)?,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Clean,
             },
@@ -50,70 +59,39 @@ impl PgPools {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| e.to_string())?;
-        pools.insert(url.to_owned(), pool.clone());
+        pools.insert(key, pool.clone());
         Ok(pool)
     }
 }
 
-/// The `connection` resource of both versions: one pooled client, returned to its pool
-/// on drop.
-pub struct PgConnection(deadpool_postgres::Object);
+/// The `connection` resource of every version: one pooled client, returned to its
+/// pool when the last handle is dropped. Cloned (cheaply) out of the resource table so
+/// an async call does not hold the store while it waits on the server.
+#[derive(Clone)]
+pub struct PgConnection(Arc<deadpool_postgres::Object>);
 
-/// A parameter, whatever interface version it came from.
-#[derive(Debug)]
-pub(crate) enum Param {
-    Bool(bool),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    Str(String),
-    Binary(Vec<u8>),
-    Date(NaiveDate),
-    Time(NaiveTime),
-    DateTime(NaiveDateTime),
-    /// Seconds since the Unix epoch, for `timestamptz`.
-    Timestamp(DateTime<Utc>),
-    Null,
+/// Version 4's `connection-builder`: an address and an optional extra CA root.
+pub struct PgConnectionBuilder {
+    address: String,
+    ca_root: Option<String>,
 }
 
-/// A column's type as the interfaces see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ColType {
-    Bool,
-    I8,
-    I16,
-    I32,
-    I64,
-    F32,
-    F64,
-    Str,
-    Binary,
-    Date,
-    Time,
-    DateTime,
-    Other,
+/// The server's structured report of a failed statement.
+#[derive(Debug, Clone)]
+pub(crate) struct DbErrorInfo {
+    pub severity: String,
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    /// The other fields the server filled in (hint, position, table, constraint, …).
+    pub extras: Vec<(String, String)>,
 }
 
-/// A value read from a row.
-#[derive(Debug)]
-pub(crate) enum Cell {
-    Bool(bool),
-    I8(i8),
-    I16(i16),
-    I32(i32),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    Str(String),
-    Binary(Vec<u8>),
-    Date(NaiveDate),
-    Time(NaiveTime),
-    DateTime(NaiveDateTime),
-    Null,
-    Unsupported,
+/// A failed statement: its text, and the server's report when it sent one.
+#[derive(Debug, Clone)]
+pub(crate) struct QueryFailure {
+    pub text: String,
+    pub db: Option<DbErrorInfo>,
 }
 
 /// Failures, mapped onto each version's error variant of the same name.
@@ -121,150 +99,98 @@ pub(crate) enum Cell {
 pub(crate) enum PgError {
     ConnectionFailed(String),
     BadParameter(String),
-    QueryFailed(String),
+    QueryFailed(QueryFailure),
     ValueConversionFailed(String),
+    Other(String),
 }
 
 /// Columns (name, type) and rows of one query.
 pub(crate) type Rows = (Vec<(String, ColType)>, Vec<Vec<Cell>>);
 
-/// SQL NULL for a parameter of any type.
-#[derive(Debug)]
-struct Null;
-
-impl ToSql for Null {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        _out: &mut bytes::BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(IsNull::Yes)
-    }
-
-    fn accepts(_ty: &Type) -> bool {
-        true
-    }
-
-    to_sql_checked!();
-}
-
-fn to_sql(value: Param) -> Box<dyn ToSql + Sync + Send> {
-    match value {
-        Param::Bool(v) => Box::new(v),
-        Param::I8(v) => Box::new(v),
-        Param::I16(v) => Box::new(v),
-        Param::I32(v) => Box::new(v),
-        Param::I64(v) => Box::new(v),
-        Param::F32(v) => Box::new(v),
-        Param::F64(v) => Box::new(v),
-        Param::Str(v) => Box::new(v),
-        Param::Binary(v) => Box::new(v),
-        Param::Date(v) => Box::new(v),
-        Param::Time(v) => Box::new(v),
-        Param::DateTime(v) => Box::new(v),
-        Param::Timestamp(v) => Box::new(v),
-        Param::Null => Box::new(Null),
-    }
-}
-
-fn col_type(ty: &Type) -> ColType {
-    match *ty {
-        Type::BOOL => ColType::Bool,
-        Type::CHAR => ColType::I8,
-        Type::INT2 => ColType::I16,
-        Type::INT4 => ColType::I32,
-        Type::INT8 => ColType::I64,
-        Type::FLOAT4 => ColType::F32,
-        Type::FLOAT8 => ColType::F64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => ColType::Str,
-        Type::BYTEA => ColType::Binary,
-        Type::DATE => ColType::Date,
-        Type::TIME => ColType::Time,
-        Type::TIMESTAMP | Type::TIMESTAMPTZ => ColType::DateTime,
-        _ => ColType::Other,
-    }
-}
-
-fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Cell, PgError> {
-    let ty = row.columns()[i].type_().clone();
-    let conv = |e: tokio_postgres::Error| {
-        PgError::ValueConversionFailed(format!("column {i} ({ty}): {e}"))
-    };
-    fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
-        row: &'a tokio_postgres::Row,
-        i: usize,
-    ) -> Result<Option<T>, tokio_postgres::Error> {
-        row.try_get::<_, Option<T>>(i)
-    }
-    let value = match ty {
-        Type::BOOL => get::<bool>(row, i).map_err(conv)?.map(Cell::Bool),
-        Type::CHAR => get::<i8>(row, i).map_err(conv)?.map(Cell::I8),
-        Type::INT2 => get::<i16>(row, i).map_err(conv)?.map(Cell::I16),
-        Type::INT4 => get::<i32>(row, i).map_err(conv)?.map(Cell::I32),
-        Type::INT8 => get::<i64>(row, i).map_err(conv)?.map(Cell::I64),
-        Type::FLOAT4 => get::<f32>(row, i).map_err(conv)?.map(Cell::F32),
-        Type::FLOAT8 => get::<f64>(row, i).map_err(conv)?.map(Cell::F64),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => {
-            get::<String>(row, i).map_err(conv)?.map(Cell::Str)
-        }
-        Type::BYTEA => get::<Vec<u8>>(row, i).map_err(conv)?.map(Cell::Binary),
-        Type::DATE => get::<NaiveDate>(row, i).map_err(conv)?.map(Cell::Date),
-        Type::TIME => get::<NaiveTime>(row, i).map_err(conv)?.map(Cell::Time),
-        Type::TIMESTAMP => get::<NaiveDateTime>(row, i)
-            .map_err(conv)?
-            .map(Cell::DateTime),
-        Type::TIMESTAMPTZ => get::<DateTime<Utc>>(row, i)
-            .map_err(conv)?
-            .map(|t| Cell::DateTime(t.naive_utc())),
-        _ => return Ok(Cell::Unsupported),
-    };
-    Ok(value.unwrap_or(Cell::Null))
-}
-
 fn query_failed(e: tokio_postgres::Error) -> PgError {
-    // The server's own message (with its SQLSTATE) says what went wrong.
-    match e.as_db_error() {
-        Some(db) => PgError::QueryFailed(format!("{} ({})", db.message(), db.code().code())),
-        None => PgError::QueryFailed(e.to_string()),
-    }
+    let Some(db) = e.as_db_error() else {
+        return PgError::QueryFailed(QueryFailure {
+            text: e.to_string(),
+            db: None,
+        });
+    };
+    let position = db.position().map(|p| match p {
+        tokio_postgres::error::ErrorPosition::Original(n) => n.to_string(),
+        tokio_postgres::error::ErrorPosition::Internal { position, .. } => position.to_string(),
+    });
+    let line = db.line().map(|l| l.to_string());
+    let extras = [
+        ("hint", db.hint()),
+        ("position", position.as_deref()),
+        ("where", db.where_()),
+        ("schema", db.schema()),
+        ("table", db.table()),
+        ("column", db.column()),
+        ("datatype", db.datatype()),
+        ("constraint", db.constraint()),
+        ("file", db.file()),
+        ("line", line.as_deref()),
+        ("routine", db.routine()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
+    .collect();
+    PgError::QueryFailed(QueryFailure {
+        // The server's own message (with its SQLSTATE) says what went wrong.
+        text: format!("{} ({})", db.message(), db.code().code()),
+        db: Some(DbErrorInfo {
+            severity: db.severity().to_owned(),
+            code: db.code().code().to_owned(),
+            message: db.message().to_owned(),
+            detail: db.detail().map(str::to_owned),
+            extras,
+        }),
+    })
 }
 
 fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
 }
 
-impl CapabilitiesView<'_> {
-    /// Opens a pooled connection to `address` if the component's grant allows it.
-    async fn pg_open(&mut self, address: &str) -> Result<PgConnection, PgError> {
-        let policy = &self.caps.grants.outbound;
-        if policy
-            .allowed_url(address, &["postgres", "postgresql"])
-            .is_none()
-        {
-            tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
-            return Err(PgError::ConnectionFailed(
-                "address not allowed: add it to the component's allowed_outbound_hosts \
-                 (e.g. `postgres://host:5432`)"
-                    .into(),
-            ));
-        }
-        let pool = self
-            .caps
-            .grants
-            .postgres
-            .pool(address)
-            .map_err(PgError::ConnectionFailed)?;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| PgError::ConnectionFailed(e.to_string()))?;
-        Ok(PgConnection(client))
+/// Opens a pooled connection to `address` if `policy` grants it.
+pub(crate) async fn open(
+    policy: &OutboundPolicy,
+    pools: &PgPools,
+    address: &str,
+    ca_root: Option<&str>,
+) -> Result<PgConnection, PgError> {
+    if policy
+        .allowed_url(address, &["postgres", "postgresql"])
+        .is_none()
+    {
+        tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
+        return Err(PgError::ConnectionFailed(
+            "address not allowed: add it to the component's allowed_outbound_hosts \
+             (e.g. `postgres://host:5432`)"
+                .into(),
+        ));
+    }
+    let pool = pools
+        .pool(address, ca_root)
+        .map_err(PgError::ConnectionFailed)?;
+    let client = pool
+        .get()
+        .await
+        .map_err(|e| PgError::ConnectionFailed(format!("{e:#}")))?;
+    Ok(PgConnection(Arc::new(client)))
+}
+
+impl crate::CapabilitiesView<'_> {
+    /// [`open`] with this component's grant and the app's pools.
+    async fn pg_open(&self, address: &str, ca_root: Option<&str>) -> Result<PgConnection, PgError> {
+        let grants = &self.caps.grants;
+        open(&grants.outbound, &grants.postgres, address, ca_root).await
     }
 }
 
 impl PgConnection {
     async fn query(&self, statement: &str, params: Vec<Param>) -> Result<Rows, PgError> {
-        let params: Vec<_> = params.into_iter().map(to_sql).collect();
+        let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
         let stmt = self
             .0
             .prepare_cached(statement)
@@ -278,20 +204,99 @@ impl PgConnection {
         let columns = stmt
             .columns()
             .iter()
-            .map(|c| (c.name().to_owned(), col_type(c.type_())))
+            .map(|c| (c.name().to_owned(), types::col_type(c.type_())))
             .collect();
         let cells = rows
             .iter()
-            .map(|row| (0..row.len()).map(|i| cell(row, i)).collect())
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| {
+                        types::cell(row, i).map_err(|e| {
+                            let ty = row.columns()[i].type_();
+                            PgError::ValueConversionFailed(format!("column {i} ({ty}): {e}"))
+                        })
+                    })
+                    .collect()
+            })
             .collect::<Result<Vec<Vec<Cell>>, PgError>>()?;
         Ok((columns, cells))
     }
 
     async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, PgError> {
-        let params: Vec<_> = params.into_iter().map(to_sql).collect();
+        let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
         self.0
             .execute(statement, &refs(&params))
             .await
             .map_err(query_failed)
     }
 }
+
+/// Implements one version's `HostConnection` (`open`, `query`, `execute`, `drop`) on the
+/// core. `$host` is the version's interface module and `$types` the module holding its
+/// `Error`, `ParameterValue`, `RowSet` and `Column`; the invoking module provides that
+/// version's `param`, `data_type` and `value` conversions.
+macro_rules! host_connection {
+    ($host:ident, $types:ident) => {
+        impl $host::HostConnection for CapabilitiesView<'_> {
+            async fn open(
+                &mut self,
+                address: String,
+            ) -> wasmtime::Result<Result<Resource<PgConnection>, $types::Error>> {
+                match self.pg_open(&address, None).await {
+                    Ok(conn) => Ok(Ok(self.table.push(conn)?)),
+                    Err(e) => Ok(Err(e.into())),
+                }
+            }
+
+            async fn query(
+                &mut self,
+                conn: Resource<PgConnection>,
+                statement: String,
+                params: Vec<$types::ParameterValue>,
+            ) -> wasmtime::Result<Result<$types::RowSet, $types::Error>> {
+                let params = match params.into_iter().map(param).collect() {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(PgError::into(e))),
+                };
+                let conn = self.table.get(&conn)?.clone();
+                Ok(conn
+                    .query(&statement, params)
+                    .await
+                    .map(|(columns, rows)| $types::RowSet {
+                        columns: columns
+                            .into_iter()
+                            .map(|(name, t)| $types::Column {
+                                name,
+                                data_type: data_type(t),
+                            })
+                            .collect(),
+                        rows: rows
+                            .into_iter()
+                            .map(|r| r.into_iter().map(value).collect())
+                            .collect(),
+                    })
+                    .map_err(Into::into))
+            }
+
+            async fn execute(
+                &mut self,
+                conn: Resource<PgConnection>,
+                statement: String,
+                params: Vec<$types::ParameterValue>,
+            ) -> wasmtime::Result<Result<u64, $types::Error>> {
+                let params = match params.into_iter().map(param).collect() {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(PgError::into(e))),
+                };
+                let conn = self.table.get(&conn)?.clone();
+                Ok(conn.execute(&statement, params).await.map_err(Into::into))
+            }
+
+            async fn drop(&mut self, conn: Resource<PgConnection>) -> wasmtime::Result<()> {
+                self.table.delete(conn)?;
+                Ok(())
+            }
+        }
+    };
+}
+use host_connection;

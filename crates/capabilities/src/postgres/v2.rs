@@ -11,8 +11,9 @@ impl From<PgError> for rdbms::Error {
         match e {
             PgError::ConnectionFailed(m) => Self::ConnectionFailed(m),
             PgError::BadParameter(m) => Self::BadParameter(m),
-            PgError::QueryFailed(m) => Self::QueryFailed(m),
+            PgError::QueryFailed(f) => Self::QueryFailed(f.text),
             PgError::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
+            PgError::Other(m) => Self::Other(m),
         }
     }
 }
@@ -54,8 +55,8 @@ fn data_type(t: ColType) -> rdbms::DbDataType {
         ColType::F64 => D::Floating64,
         ColType::Str => D::Str,
         ColType::Binary => D::Binary,
-        // Version 2 has no date or time types.
-        ColType::Date | ColType::Time | ColType::DateTime | ColType::Other => D::Other,
+        // Version 2 has no date, time or version 4 types.
+        _ => D::Other,
     }
 }
 
@@ -72,70 +73,11 @@ fn value(c: Cell) -> rdbms::DbValue {
         Cell::Str(v) => V::Str(v),
         Cell::Binary(v) => V::Binary(v),
         Cell::Null => V::DbNull,
-        Cell::Date(_) | Cell::Time(_) | Cell::DateTime(_) | Cell::Unsupported => V::Unsupported,
+        _ => V::Unsupported,
     }
 }
 
 impl v2::Host for CapabilitiesView<'_> {}
 impl rdbms::Host for CapabilitiesView<'_> {}
 
-impl v2::HostConnection for CapabilitiesView<'_> {
-    async fn open(
-        &mut self,
-        address: String,
-    ) -> wasmtime::Result<Result<Resource<PgConnection>, rdbms::Error>> {
-        match self.pg_open(&address).await {
-            Ok(conn) => Ok(Ok(self.table.push(conn)?)),
-            Err(e) => Ok(Err(e.into())),
-        }
-    }
-
-    async fn query(
-        &mut self,
-        conn: Resource<PgConnection>,
-        statement: String,
-        params: Vec<rdbms::ParameterValue>,
-    ) -> wasmtime::Result<Result<rdbms::RowSet, rdbms::Error>> {
-        let params = match params.into_iter().map(param).collect() {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(PgError::into(e))),
-        };
-        let conn = self.table.get(&conn)?;
-        Ok(conn
-            .query(&statement, params)
-            .await
-            .map(|(columns, rows)| rdbms::RowSet {
-                columns: columns
-                    .into_iter()
-                    .map(|(name, t)| rdbms::Column {
-                        name,
-                        data_type: data_type(t),
-                    })
-                    .collect(),
-                rows: rows
-                    .into_iter()
-                    .map(|r| r.into_iter().map(value).collect())
-                    .collect(),
-            })
-            .map_err(Into::into))
-    }
-
-    async fn execute(
-        &mut self,
-        conn: Resource<PgConnection>,
-        statement: String,
-        params: Vec<rdbms::ParameterValue>,
-    ) -> wasmtime::Result<Result<u64, rdbms::Error>> {
-        let params = match params.into_iter().map(param).collect() {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(PgError::into(e))),
-        };
-        let conn = self.table.get(&conn)?;
-        Ok(conn.execute(&statement, params).await.map_err(Into::into))
-    }
-
-    async fn drop(&mut self, conn: Resource<PgConnection>) -> wasmtime::Result<()> {
-        self.table.delete(conn)?;
-        Ok(())
-    }
-}
+super::host_connection!(v2, rdbms);

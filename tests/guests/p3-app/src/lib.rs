@@ -1,6 +1,8 @@
 //! A WASI 0.3 guest built with the real `spin-sdk` 7.0.0 (`#[http_service]`, exporting
 //! `wasi:http/handler@0.3.0`), driven by the query: `?op=echo`, `?op=fetch2&a=…&b=…`, …
 
+mod pg;
+
 use http_body_util::BodyExt;
 use spin_sdk::http::{IntoResponse, Request, Response, StatusCode};
 use spin_sdk::http_service;
@@ -16,6 +18,7 @@ fn param(query: &str, name: &str) -> Option<String> {
                 .replace("%3F", "?")
                 .replace("%3D", "=")
                 .replace("%26", "&")
+                .replace("%40", "@")
         })
 }
 
@@ -230,6 +233,24 @@ async fn handle(req: Request) -> impl IntoResponse {
         Some("mysql") => {
             let addr = p("addr").unwrap_or_default();
             (StatusCode::OK, mysql(&addr).await).into_response()
+        }
+        // spin:postgres@4.2.0 against `addr`; `pg4-tls` trusts the CA root in the body.
+        Some(op @ ("pg4-types" | "pg4-errors" | "pg4-tls")) => {
+            let addr = p("addr").unwrap_or_default();
+            let result = match op {
+                "pg4-types" => pg::types(&addr).await,
+                "pg4-errors" => pg::errors(&addr).await,
+                _ => {
+                    let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                    let ca = body.ok().filter(|b| !b.is_empty());
+                    let ca = ca.map(|b| String::from_utf8_lossy(&b).into_owned());
+                    pg::tls(&addr, ca).await
+                }
+            };
+            match result {
+                Ok(out) => (StatusCode::OK, out).into_response(),
+                Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:?}")).into_response(),
+            }
         }
         // spin:variables@3.0.0.
         Some("var") => {

@@ -36,6 +36,7 @@ fn handle(req: Request) -> Response {
     let outbound = redis_ops::run(&op, &p)
         .or_else(|| pg_ops::run(&op, &p))
         .or_else(|| pg_ops::run_v3(&op, &p))
+        .or_else(|| pg_ops::run_v4(&op, &p))
         .or_else(|| mqtt_ops::run(&op, &p))
         .or_else(|| mysql_ops::run(&op, &p));
     if let Some(resp) = outbound {

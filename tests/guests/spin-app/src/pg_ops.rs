@@ -136,3 +136,27 @@ pub fn run_v3(op: &str, p: &dyn Fn(&str) -> Option<String>) -> Option<Response> 
         Err(e) => Response::new(500, format!("{e:?}")),
     })
 }
+
+/// `spin_sdk::pg4` (`spin:postgres/postgres@4.0.0`, served by wisp's 4.2.0): a UUID and a
+/// decimal through parameters and back, with the blocking calls of spin-sdk 5.
+pub fn run_v4(op: &str, p: &dyn Fn(&str) -> Option<String>) -> Option<Response> {
+    use spin_sdk::pg4::{Connection, ParameterValue as P4};
+    if op != "pg4-sync" {
+        return None;
+    }
+    let addr = p("addr").unwrap_or_default();
+    let result = Connection::open(&addr).and_then(|c| {
+        c.query(
+            "SELECT $1::uuid AS u, $2::numeric * 2 AS d",
+            &[
+                P4::Uuid("123e4567-e89b-12d3-a456-426614174000".into()),
+                P4::Decimal("0.25".into()),
+            ],
+        )
+    });
+    let body = match result {
+        Ok(rows) => format!("{:?} {:?}", rows.rows[0], rows.columns),
+        Err(e) => format!("error: {e:?}"),
+    };
+    Some(Response::new(200, body))
+}

@@ -1,0 +1,165 @@
+//! `wisp-bench http`: builds what it needs, measures each server in turn, reports.
+
+mod load;
+mod report;
+mod server;
+
+use anyhow::{Context, Result, bail};
+use report::{Row, Startup};
+use server::{Server, Spec};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Options of `wisp-bench http`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HttpArgs {
+    /// Seconds of measured load per repetition.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds of unmeasured load before each server's first measurement.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// Connection counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    pub connections: Vec<u32>,
+    /// Repetitions per connection count; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    pub repetitions: usize,
+    /// The `wasmtime` binary for the `wasmtime serve` column (default: `wasmtime` on PATH;
+    /// the column is marked "not run" when there is none).
+    #[arg(long)]
+    pub wasmtime: Option<PathBuf>,
+    /// CPU the server is pinned to.
+    #[arg(long, default_value_t = 0)]
+    pub server_cpu: u32,
+    /// CPU the load generator is pinned to.
+    #[arg(long, default_value_t = 1)]
+    pub load_cpu: u32,
+    /// Where to write the JSON results (default: `bench/results/<date>.json`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The repository root (this crate lives in `bench/`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf()
+}
+
+/// Runs `cmd`, failing with its name when it does not succeed.
+fn run_checked(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Installs `wrk` with apt-get when it is missing.
+fn ensure_wrk() -> Result<()> {
+    if which("wrk").is_some() {
+        return Ok(());
+    }
+    eprintln!("installing wrk (apt-get)…");
+    run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
+    run_checked(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "wrk"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    which("wrk").map(|_| ()).context("wrk is still missing after apt-get install")
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Builds the hello guest, `wisp` and the native server; returns the guest's path.
+fn build(root: &Path) -> Result<PathBuf> {
+    eprintln!("building wisp, the native baseline and the hello guest…");
+    run_checked(
+        Command::new("rustup").args(["target", "add", "wasm32-wasip2"]),
+    )?;
+    run_checked(
+        Command::new("cargo")
+            .current_dir(root)
+            .args(["build", "--release", "-q", "-p", "wisp-cli", "-p", "wisp-bench"]),
+    )?;
+    let guest_dir = root.join("examples/hello-rust");
+    run_checked(
+        Command::new("cargo")
+            .current_dir(&guest_dir)
+            .args(["build", "--release", "-q", "--target", "wasm32-wasip2"]),
+    )?;
+    Ok(guest_dir.join("target/wasm32-wasip2/release/hello_rust.wasm"))
+}
+
+/// Runs the whole benchmark.
+pub fn run(args: HttpArgs) -> Result<()> {
+    let root = repo_root();
+    ensure_wrk()?;
+    let guest = build(&root)?;
+    let release = root.join("target/release");
+    let wasmtime = args.wasmtime.clone().or_else(|| which("wasmtime"));
+    let cache = tempfile::tempdir()?;
+    let specs = [
+        Spec::native(&release.join("native-hello")),
+        Spec::wisp(&release.join("wisp"), &root.join("examples/hello-rust"), cache.path()),
+        match &wasmtime {
+            Some(bin) => Spec::wasmtime_serve(bin, &guest, cache.path())?,
+            None => Spec::not_run("wasmtime serve", "no `wasmtime` on PATH (cargo install wasmtime-cli, or --wasmtime PATH)"),
+        },
+    ];
+    let mut rows = Vec::new();
+    let mut startups = Vec::new();
+    for spec in &specs {
+        if let Some(why) = &spec.not_run {
+            eprintln!("{}: not run ({why})", spec.name);
+            rows.push(Row::not_run(&spec.name, why));
+            startups.push(Startup::not_run(&spec.name));
+            continue;
+        }
+        eprintln!("{}: start-up, cold then warm cache…", spec.name);
+        let cold = server::time_to_first_200(spec, true)?;
+        let warm = server::time_to_first_200(spec, false)?;
+        startups.push(Startup::measured(&spec.name, cold, warm));
+        let server = Server::start(spec, args.server_cpu)?;
+        let idle_rss_kib = server.rss_kib()?;
+        load::warm_up(&server.url, args.warmup, args.load_cpu)?;
+        let mut measured = Vec::new();
+        for &conns in &args.connections {
+            let mut reps = Vec::new();
+            for rep in 0..args.repetitions {
+                eprintln!("{}: {conns} connections, run {}/{}…", spec.name, rep + 1, args.repetitions);
+                reps.push(load::wrk(&server.url, conns, args.duration, args.load_cpu)?);
+            }
+            measured.push((conns, reps));
+        }
+        let peak_rss_kib = server.peak_rss_kib()?;
+        drop(server);
+        rows.push(Row::measured(&spec.name, measured, idle_rss_kib, peak_rss_kib));
+    }
+    let results = report::Results::new(&args, rows, startups);
+    println!("{}", results.markdown());
+    let out = match &args.out {
+        Some(p) => p.clone(),
+        None => root
+            .join("bench/results")
+            .join(format!("{}.json", chrono::Utc::now().format("%Y-%m-%d"))),
+    };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
+    eprintln!("results written to {}", out.display());
+    Ok(())
+}

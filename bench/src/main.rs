@@ -1,0 +1,29 @@
+//! wisp-bench: the side-by-side benchmarks. `wisp-bench http` serves the same
+//! hello-world under a native hyper server, `wisp up` and (when a `wasmtime` binary is
+//! found) `wasmtime serve`, one after another on this machine, loads each with `wrk`
+//! (server pinned to one CPU, wrk to the other), and prints a Markdown table of
+//! requests/s, latency, peak memory and start-up time, each next to its ratio to native;
+//! the same figures go to `bench/results/<date>.json`.
+
+mod http;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(version, about = "Side-by-side benchmarks of wisp and its baselines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP hello-world: native hyper vs wisp vs `wasmtime serve`, under wrk.
+    Http(http::HttpArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Http(args) => http::run(args),
+    }
+}
