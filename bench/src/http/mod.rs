@@ -103,6 +103,35 @@ fn build(root: &Path) -> Result<PathBuf> {
     Ok(guest_dir.join("target/wasm32-wasip2/release/hello_rust.wasm"))
 }
 
+/// Start-up times, then every connection count under load, for one server.
+fn measure(spec: &Spec, args: &HttpArgs) -> Result<(Row, Startup)> {
+    eprintln!("{}: start-up, cold then warm cache…", spec.name);
+    let cold = server::time_to_first_200(spec, true)?;
+    let warm = server::time_to_first_200(spec, false)?;
+    let server = Server::start(spec, args.server_cpu)?;
+    let idle_rss_kib = server.rss_kib()?;
+    load::warm_up(&server.url, args.warmup, args.load_cpu)?;
+    let mut measured = Vec::new();
+    for &conns in &args.connections {
+        let mut reps = Vec::new();
+        for rep in 0..args.repetitions {
+            eprintln!(
+                "{}: {conns} connections, run {}/{}…",
+                spec.name,
+                rep + 1,
+                args.repetitions
+            );
+            reps.push(load::wrk(&server.url, conns, args.duration, args.load_cpu)?);
+        }
+        measured.push((conns, reps));
+    }
+    let peak_rss_kib = server.peak_rss_kib()?;
+    Ok((
+        Row::measured(&spec.name, measured, idle_rss_kib, peak_rss_kib),
+        Startup::measured(&spec.name, cold, warm),
+    ))
+}
+
 /// Runs the whole benchmark.
 pub fn run(args: HttpArgs) -> Result<()> {
     let root = repo_root();
@@ -128,25 +157,20 @@ pub fn run(args: HttpArgs) -> Result<()> {
             startups.push(Startup::not_run(&spec.name));
             continue;
         }
-        eprintln!("{}: start-up, cold then warm cache…", spec.name);
-        let cold = server::time_to_first_200(spec, true)?;
-        let warm = server::time_to_first_200(spec, false)?;
-        startups.push(Startup::measured(&spec.name, cold, warm));
-        let server = Server::start(spec, args.server_cpu)?;
-        let idle_rss_kib = server.rss_kib()?;
-        load::warm_up(&server.url, args.warmup, args.load_cpu)?;
-        let mut measured = Vec::new();
-        for &conns in &args.connections {
-            let mut reps = Vec::new();
-            for rep in 0..args.repetitions {
-                eprintln!("{}: {conns} connections, run {}/{}…", spec.name, rep + 1, args.repetitions);
-                reps.push(load::wrk(&server.url, conns, args.duration, args.load_cpu)?);
+        match measure(spec, &args) {
+            Ok((row, startup)) => {
+                rows.push(row);
+                startups.push(startup);
             }
-            measured.push((conns, reps));
+            // A peer that will not run here is reported, not fatal.
+            Err(e) if spec.optional => {
+                let why = format!("failed: {e:#}");
+                eprintln!("{}: {why}", spec.name);
+                rows.push(Row::not_run(&spec.name, &why));
+                startups.push(Startup::not_run(&spec.name));
+            }
+            Err(e) => return Err(e.context(format!("measuring {}", spec.name))),
         }
-        let peak_rss_kib = server.peak_rss_kib()?;
-        drop(server);
-        rows.push(Row::measured(&spec.name, measured, idle_rss_kib, peak_rss_kib));
     }
     let results = report::Results::new(&args, rows, startups);
     println!("{}", results.markdown());

@@ -22,6 +22,8 @@ pub struct Spec {
     cache_dir: Option<PathBuf>,
     /// Why this server is skipped, when it is.
     pub not_run: Option<String>,
+    /// A peer whose failure to run is reported in the table rather than fatal.
+    pub optional: bool,
 }
 
 impl Spec {
@@ -33,6 +35,7 @@ impl Spec {
             args: vec!["{addr}".into()],
             cache_dir: None,
             not_run: None,
+            optional: false,
         }
     }
 
@@ -53,6 +56,7 @@ impl Spec {
             ],
             cache_dir: Some(cache_dir),
             not_run: None,
+            optional: false,
         }
     }
 
@@ -80,6 +84,7 @@ impl Spec {
             ],
             cache_dir: Some(cache_dir),
             not_run: None,
+            optional: true,
         })
     }
 
@@ -91,6 +96,7 @@ impl Spec {
             args: Vec::new(),
             cache_dir: None,
             not_run: Some(why.into()),
+            optional: true,
         }
     }
 
