@@ -29,7 +29,9 @@ pub fn warm_up(url: &str, seconds: u64, cpu: u32) -> Result<()> {
     if seconds == 0 {
         return Ok(());
     }
-    let out = wrk_command(url, 64, seconds, cpu).output().context("run wrk")?;
+    let out = wrk_command(url, 64, seconds, cpu)
+        .output()
+        .context("run wrk")?;
     if !out.status.success() {
         bail!("wrk failed: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -50,9 +50,7 @@ fn repo_root() -> PathBuf {
 
 /// Runs `cmd`, failing with its name when it does not succeed.
 fn run_checked(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }
@@ -71,7 +69,9 @@ fn ensure_wrk() -> Result<()> {
             .args(["install", "-y", "-qq", "wrk"])
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )?;
-    which("wrk").map(|_| ()).context("wrk is still missing after apt-get install")
+    which("wrk")
+        .map(|_| ())
+        .context("wrk is still missing after apt-get install")
 }
 
 /// The first `name` on PATH.
@@ -86,20 +86,24 @@ fn which(name: &str) -> Option<PathBuf> {
 /// Builds the hello guest, `wisp` and the native server; returns the guest's path.
 fn build(root: &Path) -> Result<PathBuf> {
     eprintln!("building wisp, the native baseline and the hello guest…");
-    run_checked(
-        Command::new("rustup").args(["target", "add", "wasm32-wasip2"]),
-    )?;
-    run_checked(
-        Command::new("cargo")
-            .current_dir(root)
-            .args(["build", "--release", "-q", "-p", "wisp-cli", "-p", "wisp-bench"]),
-    )?;
+    run_checked(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
+    run_checked(Command::new("cargo").current_dir(root).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "wisp-cli",
+        "-p",
+        "wisp-bench",
+    ]))?;
     let guest_dir = root.join("examples/hello-rust");
-    run_checked(
-        Command::new("cargo")
-            .current_dir(&guest_dir)
-            .args(["build", "--release", "-q", "--target", "wasm32-wasip2"]),
-    )?;
+    run_checked(Command::new("cargo").current_dir(&guest_dir).args([
+        "build",
+        "--release",
+        "-q",
+        "--target",
+        "wasm32-wasip2",
+    ]))?;
     Ok(guest_dir.join("target/wasm32-wasip2/release/hello_rust.wasm"))
 }
 
@@ -142,10 +146,17 @@ pub fn run(args: HttpArgs) -> Result<()> {
     let cache = tempfile::tempdir()?;
     let specs = [
         Spec::native(&release.join("native-hello")),
-        Spec::wisp(&release.join("wisp"), &root.join("examples/hello-rust"), cache.path()),
+        Spec::wisp(
+            &release.join("wisp"),
+            &root.join("examples/hello-rust"),
+            cache.path(),
+        ),
         match &wasmtime {
             Some(bin) => Spec::wasmtime_serve(bin, &guest, cache.path())?,
-            None => Spec::not_run("wasmtime serve", "no `wasmtime` on PATH (cargo install wasmtime-cli, or --wasmtime PATH)"),
+            None => Spec::not_run(
+                "wasmtime serve",
+                "no `wasmtime` on PATH (cargo install wasmtime-cli, or --wasmtime PATH)",
+            ),
         },
     ];
     let mut rows = Vec::new();

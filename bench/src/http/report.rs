@@ -47,7 +47,8 @@ impl Row {
         let points = runs
             .into_iter()
             .map(|(connections, samples)| {
-                let pick = |f: fn(&Sample) -> f64| median(&mut samples.iter().map(f).collect::<Vec<_>>());
+                let pick =
+                    |f: fn(&Sample) -> f64| median(&mut samples.iter().map(f).collect::<Vec<_>>());
                 Point {
                     connections,
                     requests_per_sec: pick(|s| s.requests_per_sec),
@@ -167,7 +168,8 @@ impl Results {
             }
             for p in &row.points {
                 let native = self.native(p.connections);
-                let ratio = |a: f64, b: Option<f64>| b.map_or("–".into(), |b| format!("{:.3}", a / b));
+                let ratio =
+                    |a: f64, b: Option<f64>| b.map_or("–".into(), |b| format!("{:.3}", a / b));
                 out += &format!(
                     "| {} | {} | {:.0} | {} | {:.3} | {:.3} | {} | {} |\n",
                     row.server,

@@ -67,7 +67,10 @@ impl Spec {
         let config = cache.join("wasmtime-cache.toml");
         std::fs::write(
             &config,
-            format!("[cache]\ndirectory = {:?}\n", cache_dir.display().to_string()),
+            format!(
+                "[cache]\ndirectory = {:?}\n",
+                cache_dir.display().to_string()
+            ),
         )?;
         Ok(Spec {
             name: "wasmtime serve".into(),
@@ -180,7 +183,10 @@ impl Server {
     /// Starts `spec` pinned to `cpu` and waits until it answers.
     pub fn start(spec: &Spec, cpu: u32) -> Result<Server> {
         let addr = free_addr()?;
-        let mut child = spec.command(&addr, Some(cpu)).spawn().context("spawn server")?;
+        let mut child = spec
+            .command(&addr, Some(cpu))
+            .spawn()
+            .context("spawn server")?;
         wait_ready(&mut child, &addr)?;
         Ok(Server {
             child,

@@ -15,8 +15,8 @@
 //! Nothing here knows about triggers.
 
 mod bindings;
-mod macros;
 pub mod key_value;
+mod macros;
 pub mod mqtt;
 pub mod mysql;
 pub mod outbound;

@@ -20,7 +20,10 @@ use wisp_trigger_http::HttpApp;
 /// `examples/hello-rust`, built for wasm32-wasip2 if it is not yet.
 fn hello_example() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-rust");
-    if !dir.join("target/wasm32-wasip2/release/hello_rust.wasm").exists() {
+    if !dir
+        .join("target/wasm32-wasip2/release/hello_rust.wasm")
+        .exists()
+    {
         let status = Command::new("cargo")
             .current_dir(&dir)
             .args(["build", "--release", "--target", "wasm32-wasip2"])
@@ -76,7 +79,12 @@ async fn one_request(app: &HttpApp) {
         .await
         .expect("in-process request");
     assert_eq!(response.status(), 200);
-    let body = response.into_body().collect().await.expect("body").to_bytes();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     assert!(!body.is_empty());
 }
 

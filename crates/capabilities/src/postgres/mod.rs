@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
-pub(crate) use types::{Bound, BoundKind, Cell, ColType, Interval, Param, Range};
+pub(crate) use types::{Cell, ColType, Param};
 use wisp_manifest::outbound::OutboundPolicy;
 
 /// How long to wait for a connection from the pool (connecting included).
@@ -99,20 +99,28 @@ pub(crate) struct QueryFailure {
 pub(crate) enum PgError {
     ConnectionFailed(String),
     BadParameter(String),
-    QueryFailed(QueryFailure),
+    /// Boxed: the server's report is large and failures are the rare path.
+    QueryFailed(Box<QueryFailure>),
     ValueConversionFailed(String),
-    Other(String),
 }
 
-/// Columns (name, type) and rows of one query.
-pub(crate) type Rows = (Vec<(String, ColType)>, Vec<Vec<Cell>>);
+/// A result column: its name, how the interfaces see its type, and PostgreSQL's name
+/// for that type (for version 4's `other`).
+pub(crate) struct Column {
+    pub name: String,
+    pub ty: ColType,
+    pub pg_type: String,
+}
+
+/// Columns and rows of one query.
+pub(crate) type Rows = (Vec<Column>, Vec<Vec<Cell>>);
 
 fn query_failed(e: tokio_postgres::Error) -> PgError {
     let Some(db) = e.as_db_error() else {
-        return PgError::QueryFailed(QueryFailure {
+        return PgError::QueryFailed(Box::new(QueryFailure {
             text: e.to_string(),
             db: None,
-        });
+        }));
     };
     let position = db.position().map(|p| match p {
         tokio_postgres::error::ErrorPosition::Original(n) => n.to_string(),
@@ -135,7 +143,7 @@ fn query_failed(e: tokio_postgres::Error) -> PgError {
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned())))
     .collect();
-    PgError::QueryFailed(QueryFailure {
+    PgError::QueryFailed(Box::new(QueryFailure {
         // The server's own message (with its SQLSTATE) says what went wrong.
         text: format!("{} ({})", db.message(), db.code().code()),
         db: Some(DbErrorInfo {
@@ -145,7 +153,7 @@ fn query_failed(e: tokio_postgres::Error) -> PgError {
             detail: db.detail().map(str::to_owned),
             extras,
         }),
-    })
+    }))
 }
 
 fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
@@ -182,7 +190,11 @@ pub(crate) async fn open(
 
 impl crate::CapabilitiesView<'_> {
     /// [`open`] with this component's grant and the app's pools.
-    async fn pg_open(&self, address: &str, ca_root: Option<&str>) -> Result<PgConnection, PgError> {
+    async fn pg_open(
+        &mut self,
+        address: &str,
+        ca_root: Option<&str>,
+    ) -> Result<PgConnection, PgError> {
         let grants = &self.caps.grants;
         open(&grants.outbound, &grants.postgres, address, ca_root).await
     }
@@ -204,7 +216,11 @@ impl PgConnection {
         let columns = stmt
             .columns()
             .iter()
-            .map(|c| (c.name().to_owned(), types::col_type(c.type_())))
+            .map(|c| Column {
+                name: c.name().to_owned(),
+                ty: types::col_type(c.type_()),
+                pg_type: c.type_().name().to_owned(),
+            })
             .collect();
         let cells = rows
             .iter()
@@ -265,9 +281,9 @@ macro_rules! host_connection {
                     .map(|(columns, rows)| $types::RowSet {
                         columns: columns
                             .into_iter()
-                            .map(|(name, t)| $types::Column {
-                                name,
-                                data_type: data_type(t),
+                            .map(|c| $types::Column {
+                                data_type: data_type(&c),
+                                name: c.name,
                             })
                             .collect(),
                         rows: rows

@@ -248,14 +248,25 @@ fn range_element(ty: &Type) -> Option<&Type> {
 impl<T: ToSql + std::fmt::Debug> ToSql for Range<T> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
         let element = range_element(ty).ok_or("not a range type")?;
+        // postgres-protocol has its own `IsNull`, the same two cases.
+        let encode = |v: &T, buf: &mut BytesMut| -> Result<_, BoxError> {
+            Ok(match v.to_sql(element, buf)? {
+                IsNull::Yes => postgres_protocol::IsNull::Yes,
+                IsNull::No => postgres_protocol::IsNull::No,
+            })
+        };
         let bound = |b: &Bound<T>, buf: &mut BytesMut| -> Result<_, BoxError> {
             Ok(match b {
                 None => wire::RangeBound::Unbounded,
-                Some((v, BoundKind::Inclusive)) => wire::RangeBound::Inclusive(v.to_sql(element, buf)?),
-                Some((v, BoundKind::Exclusive)) => wire::RangeBound::Exclusive(v.to_sql(element, buf)?),
+                Some((v, BoundKind::Inclusive)) => wire::RangeBound::Inclusive(encode(v, buf)?),
+                Some((v, BoundKind::Exclusive)) => wire::RangeBound::Exclusive(encode(v, buf)?),
             })
         };
-        wire::range_to_sql(|buf| bound(&self.lower, buf), |buf| bound(&self.upper, buf), out)?;
+        wire::range_to_sql(
+            |buf| bound(&self.lower, buf),
+            |buf| bound(&self.upper, buf),
+            out,
+        )?;
         Ok(IsNull::No)
     }
 

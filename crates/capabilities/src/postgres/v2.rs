@@ -1,6 +1,6 @@
 //! `fermyon:spin/postgres@2.0.0` (with `rdbms-types`) onto the shared implementation.
 
-use super::{Cell, ColType, Param, PgConnection, PgError};
+use super::{Cell, ColType, Column, Param, PgConnection, PgError};
 use crate::CapabilitiesView;
 use crate::bindings::fermyon::spin::postgres as v2;
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
@@ -13,7 +13,6 @@ impl From<PgError> for rdbms::Error {
             PgError::BadParameter(m) => Self::BadParameter(m),
             PgError::QueryFailed(f) => Self::QueryFailed(f.text),
             PgError::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
-            PgError::Other(m) => Self::Other(m),
         }
     }
 }
@@ -43,9 +42,9 @@ fn param(value: rdbms::ParameterValue) -> Result<Param, PgError> {
     })
 }
 
-fn data_type(t: ColType) -> rdbms::DbDataType {
+fn data_type(c: &Column) -> rdbms::DbDataType {
     use rdbms::DbDataType as D;
-    match t {
+    match c.ty {
         ColType::Bool => D::Boolean,
         ColType::I8 => D::Int8,
         ColType::I16 => D::Int16,

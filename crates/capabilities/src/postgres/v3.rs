@@ -3,9 +3,9 @@
 //! they go through version 4's conversions; a version 4 type read from a row is
 //! `unsupported` here.
 
-use super::{Cell, ColType, Param, PgConnection, PgError, v4};
+use super::{Cell, Column, Param, PgConnection, PgError, v4};
 use crate::CapabilitiesView;
-use crate::bindings::spin::postgres::postgres as v3;
+use crate::bindings::spin::postgres3_0_0::postgres as v3;
 use crate::bindings::spin::postgres4_2_0::postgres as wit4;
 use crate::macros::same_variants;
 use v3::{DbDataType as D3, DbValue as V3, ParameterValue as P3};
@@ -18,7 +18,6 @@ impl From<PgError> for v3::Error {
             PgError::BadParameter(m) => Self::BadParameter(m),
             PgError::QueryFailed(f) => Self::QueryFailed(f.text),
             PgError::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
-            PgError::Other(m) => Self::Other(m),
         }
     }
 }
@@ -38,8 +37,8 @@ fn param(value: P3) -> Result<Param, PgError> {
     v4::param(value.into())
 }
 
-fn data_type(t: ColType) -> D3 {
-    v4::data_type(t).into()
+fn data_type(c: &Column) -> D3 {
+    v4::data_type(c).into()
 }
 
 fn value(c: Cell) -> V3 {

@@ -5,7 +5,7 @@
 //! the outcome. Guests importing 4.0.0 or 4.1.0 link against these same definitions.
 
 use super::types::{Bound, BoundKind, Cell, ColType, Interval, Param, Range};
-use super::{PgConnection, PgConnectionBuilder, PgError, open, tls};
+use super::{Column, PgConnection, PgConnectionBuilder, PgError, QueryFailure, open, tls};
 use crate::bindings::spin::postgres4_2_0::postgres as v4;
 use crate::{CapabilitiesData, CapabilitiesView};
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
@@ -18,19 +18,21 @@ impl From<PgError> for E {
         match e {
             PgError::ConnectionFailed(m) => Self::ConnectionFailed(m),
             PgError::BadParameter(m) => Self::BadParameter(m),
-            PgError::QueryFailed(f) => Self::QueryFailed(match f.db {
-                Some(db) => v4::QueryError::DbError(v4::DbError {
-                    as_text: f.text,
+            PgError::QueryFailed(f) => Self::QueryFailed(match *f {
+                QueryFailure {
+                    text,
+                    db: Some(db),
+                } => v4::QueryError::DbError(v4::DbError {
+                    as_text: text,
                     severity: db.severity,
                     code: db.code,
                     message: db.message,
                     detail: db.detail,
                     extras: db.extras,
                 }),
-                None => v4::QueryError::Text(f.text),
+                QueryFailure { text, db: None } => v4::QueryError::Text(text),
             }),
             PgError::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
-            PgError::Other(m) => Self::Other(m),
         }
     }
 }
@@ -131,8 +133,8 @@ pub(super) fn param(value: P) -> Result<Param, PgError> {
     })
 }
 
-pub(super) fn data_type(t: ColType) -> D {
-    match t {
+pub(super) fn data_type(c: &Column) -> D {
+    match c.ty {
         ColType::Bool => D::Boolean,
         ColType::I8 => D::Int8,
         ColType::I16 => D::Int16,
@@ -156,7 +158,7 @@ pub(super) fn data_type(t: ColType) -> D {
         ColType::ArrayDecimal => D::ArrayDecimal,
         ColType::ArrayStr => D::ArrayStr,
         ColType::Interval => D::Interval,
-        ColType::Other => D::Other(String::new()),
+        ColType::Other => D::Other(c.pg_type.clone()),
     }
 }
 
@@ -269,7 +271,10 @@ async fn open_async<U>(
 ) -> wasmtime::Result<Result<Resource<PgConnection>, E>> {
     let (policy, pools) = a.with(|mut v| {
         let v = v.get();
-        (v.caps.grants.outbound.clone(), v.caps.grants.postgres.clone())
+        (
+            v.caps.grants.outbound.clone(),
+            v.caps.grants.postgres.clone(),
+        )
     });
     match open(&policy, &pools, &address, ca_root.as_deref()).await {
         Ok(conn) => a.with(|mut v| Ok(Ok(v.get().table.push(conn)?))),
@@ -297,7 +302,11 @@ impl<U> v4::HostConnectionBuilderWithStore<U> for CapabilitiesData {
     }
 }
 
-type Streamed = (Vec<v4::Column>, StreamReader<Vec<V>>, FutureReader<Result<(), E>>);
+type Streamed = (
+    Vec<v4::Column>,
+    StreamReader<Vec<V>>,
+    FutureReader<Result<(), E>>,
+);
 
 impl<U> v4::HostConnectionWithStore<U> for CapabilitiesData {
     async fn open_async(
@@ -324,9 +333,9 @@ impl<U> v4::HostConnectionWithStore<U> for CapabilitiesData {
         };
         let columns = columns
             .into_iter()
-            .map(|(name, t)| v4::Column {
-                name,
-                data_type: data_type(t),
+            .map(|c| v4::Column {
+                data_type: data_type(&c),
+                name: c.name,
             })
             .collect();
         let rows: Vec<Vec<V>> = rows
