@@ -63,12 +63,16 @@ fn ensure_wrk() -> Result<()> {
         return Ok(());
     }
     eprintln!("installing wrk (apt-get)…");
-    run_checked(Command::new("apt-get").args(["update", "-qq"]))?;
-    run_checked(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "wrk"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-    )?;
+    // apt's progress goes to stderr: stdout carries only the report.
+    let apt = |args: &[&str]| {
+        let mut cmd = Command::new("apt-get");
+        cmd.args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::from(std::io::stderr()));
+        run_checked(&mut cmd)
+    };
+    apt(&["update", "-qq"])?;
+    apt(&["install", "-y", "-qq", "wrk"])?;
     which("wrk")
         .map(|_| ())
         .context("wrk is still missing after apt-get install")
