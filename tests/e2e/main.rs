@@ -15,6 +15,7 @@ mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_postgres_v4;
 mod outbound_redis;
+mod reuse;
 mod routing;
 mod sandbox;
 mod servers;

@@ -47,6 +47,9 @@ pub struct InstanceLimits {
     pub timeout: Duration,
     /// Concurrent instances of one component.
     pub max_instances: u32,
+    /// Sequential requests one WASI 0.2 instance may serve before it is dropped
+    /// (1: a fresh instance for every request, the default).
+    pub instance_reuse: u32,
 }
 
 impl InstanceLimits {
@@ -55,6 +58,7 @@ impl InstanceLimits {
         memory: 256 << 20,
         timeout: Duration::from_secs(30),
         max_instances: DEFAULT_MAX_INSTANCES,
+        instance_reuse: 1,
     };
 
     /// These limits with a component's `[component.X.limits]` applied on top.
@@ -63,6 +67,7 @@ impl InstanceLimits {
             memory: overrides.memory.unwrap_or(self.memory),
             timeout: overrides.timeout.unwrap_or(self.timeout),
             max_instances: overrides.max_instances.unwrap_or(self.max_instances),
+            instance_reuse: overrides.instance_reuse.unwrap_or(self.instance_reuse),
         }
     }
 }

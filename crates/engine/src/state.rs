@@ -19,6 +19,18 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Points the instance's outbound requests at a new request's chain, for an instance
+    /// that serves more than one request.
+    pub fn set_chain(&mut self, chain: crate::ChainContext) {
+        self.http_hooks.chain = chain;
+    }
+
+    /// Whether the guest holds no host resources: true once a well-behaved `handle` has
+    /// returned (request, response and body all dropped or finished).
+    pub fn holds_no_resources(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// The view capability host implementations work on.
     pub(crate) fn capabilities(&mut self) -> wisp_capabilities::CapabilitiesView<'_> {
         wisp_capabilities::CapabilitiesView {

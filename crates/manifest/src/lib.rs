@@ -479,6 +479,8 @@ impl Loader<'_> {
             None => Limits::default(),
             Some(l) => {
                 let bad = |f: &str, why: String| self.err(at, field(&format!("limits.{f}")), why);
+                let positive = |n: i64| u32::try_from(n).ok().filter(|n| *n > 0);
+                let positive_why = |n: i64| format!("`{n}` must be a positive whole number");
                 let text = |v: &toml::Value| match v {
                     toml::Value::String(s) => s.clone(),
                     other => other.to_string(),
@@ -496,14 +498,11 @@ impl Loader<'_> {
                         .transpose()?,
                     max_instances: l
                         .max_instances
-                        .map(|n| {
-                            u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
-                                bad(
-                                    "max_instances",
-                                    format!("`{n}` must be a positive whole number"),
-                                )
-                            })
-                        })
+                        .map(|n| positive(n).ok_or_else(|| bad("max_instances", positive_why(n))))
+                        .transpose()?,
+                    instance_reuse: l
+                        .instance_reuse
+                        .map(|n| positive(n).ok_or_else(|| bad("instance_reuse", positive_why(n))))
                         .transpose()?,
                 }
             }

@@ -294,6 +294,8 @@ pub(crate) struct RawLimits {
     pub timeout: Option<toml::Value>,
     #[serde(default)]
     pub max_instances: Option<i64>,
+    #[serde(default)]
+    pub instance_reuse: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -237,13 +237,21 @@ fn bare_component_serves_everything() {
 #[test]
 fn component_limits_parse_and_are_checked() {
     let app = parse_str(&format!(
-        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\nmemory = \"16MiB\"\ntimeout = \"1500ms\"\nmax_instances = 4\n"
+        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\nmemory = \"16MiB\"\ntimeout = \"1500ms\"\nmax_instances = 4\ninstance_reuse = 50\n"
     ))
     .unwrap();
     let l = app.components[0].limits;
     assert_eq!(l.memory, Some(16 << 20));
     assert_eq!(l.timeout, Some(std::time::Duration::from_millis(1500)));
     assert_eq!(l.max_instances, Some(4));
+    assert_eq!(l.instance_reuse, Some(50));
+    let e = err_of(&format!(
+        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\ninstance_reuse = -2\n"
+    ));
+    assert!(
+        e.contains("`component.a.limits.instance_reuse`") && e.contains("positive whole number"),
+        "{e}"
+    );
     let e = err_of(&format!(
         "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\nmemory = \"lots\"\n"
     ));

@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::p3::bindings::ServicePre;
@@ -100,16 +100,26 @@ impl Prepared {
         Ok((prepared, answer))
     }
 
-    /// Instantiates the guest in `store` and runs it until it has answered and, for a
-    /// WASI 0.3 guest, until its response body has been sent or dropped.
-    pub(crate) async fn run(self, store: &mut Store<HostState>) -> wasmtime::Result<()> {
+    /// Runs the guest in `store` until it has answered and, for a WASI 0.3 guest, until
+    /// its response body has been sent or dropped. A WASI 0.2 guest runs on `instance`
+    /// when one is given (kept from an earlier request), else on a new instance; either
+    /// way that instance is returned so it can serve again.
+    pub(crate) async fn run(
+        self,
+        store: &mut Store<HostState>,
+        instance: Option<Proxy>,
+    ) -> wasmtime::Result<Option<Proxy>> {
         match self {
             Self::P2 { pre, req, out } => {
-                let proxy = pre.instantiate_async(&mut *store).await?;
+                let proxy = match instance {
+                    Some(proxy) => proxy,
+                    None => pre.instantiate_async(&mut *store).await?,
+                };
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, req, out)
-                    .await
+                    .await?;
+                Ok(Some(proxy))
             }
             Self::P3 { pre, req, reply } => {
                 let service = pre.instantiate_async(&mut *store).await?;
@@ -131,7 +141,8 @@ impl Prepared {
                         }
                         Ok(())
                     })
-                    .await?
+                    .await??;
+                Ok(None)
             }
         }
     }

@@ -7,6 +7,7 @@ mod body;
 mod chain;
 mod handler;
 mod headers;
+mod reuse;
 mod router;
 mod server;
 
@@ -92,6 +93,8 @@ struct HttpComponent {
     queued: AtomicUsize,
     /// The catch-all route it is reached through by id (`<id>.spin.internal`).
     internal_route: RouteEntry,
+    /// Kept WASI 0.2 instances, when `instance_reuse` is over 1.
+    reuse: Option<Arc<reuse::ReusePool>>,
 }
 
 impl HttpComponent {
@@ -174,7 +177,35 @@ impl HttpApp {
             components,
             base: app.http_base.clone(),
         });
+        app.sweep_idle_instances();
         Ok((app, warnings))
+    }
+
+    /// With instance reuse on, drops kept instances that sat unused past their idle
+    /// timeout, once a second, for as long as the app lives.
+    fn sweep_idle_instances(&self) {
+        let pools: Vec<_> = self
+            .components
+            .iter()
+            .filter_map(|c| c.reuse.clone())
+            .collect();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if pools.is_empty() {
+            return;
+        }
+        let app = self.this.clone();
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if app.strong_count() == 0 {
+                    return;
+                }
+                pools.iter().for_each(|p| p.sweep());
+            }
+        });
     }
 
     fn load_component(
@@ -197,7 +228,12 @@ impl HttpApp {
             id: spec.id.clone(),
         })?;
         let grants = engine.grants(&app.root_dir, spec, options).map_err(err)?;
-        let slots = Arc::new(Semaphore::new(grants.limits().max_instances as usize));
+        let limits = grants.limits();
+        let slots = Arc::new(Semaphore::new(limits.max_instances as usize));
+        let reuse = match handler {
+            Handler::P2(_) => reuse::ReusePool::new(limits.instance_reuse, limits.max_instances),
+            Handler::P3(_) => None,
+        };
         Ok(HttpComponent {
             id: spec.id.clone(),
             handler,
@@ -205,6 +241,7 @@ impl HttpApp {
             slots,
             queued: AtomicUsize::new(0),
             internal_route: RouteEntry::internal(index),
+            reuse: reuse.map(Arc::new),
         })
     }
 
@@ -293,13 +330,25 @@ impl HttpApp {
         let id = component.id.clone();
         let permit = component.acquire().await?;
         let timeout = component.grants.limits().timeout;
-        let mut store = self
-            .engine
-            .new_store(&component.grants, chain)
-            .map_err(|e| {
-                tracing::error!(component = %id, "cannot create an instance store: {e:#}");
-                StatusCode::INTERNAL_SERVER_ERROR
-            })?;
+        let reuse = component.reuse.clone();
+        let (mut store, instance, served) = match reuse.as_ref().and_then(|r| r.take()) {
+            Some(kept) => {
+                let mut store = kept.store;
+                store.data_mut().set_chain(chain);
+                store.set_epoch_deadline(1);
+                (store, Some(kept.proxy), kept.served)
+            }
+            None => {
+                let store = self
+                    .engine
+                    .new_store(&component.grants, chain)
+                    .map_err(|e| {
+                        tracing::error!(component = %id, "cannot create an instance store: {e:#}");
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    })?;
+                (store, None, 0)
+            }
+        };
         let (prepared, receiver) =
             Prepared::new(&component.handler, &mut store, req).map_err(|e| {
                 tracing::warn!(component = %id, "bad request: {e:#}");
@@ -312,11 +361,11 @@ impl HttpApp {
         let task = tokio::spawn(async move {
             // The slot is held for as long as the instance lives, streaming included.
             let _permit = permit;
-            let run = prepared.run(&mut store);
+            let run = prepared.run(&mut store, instance);
             // A busy guest yields at every epoch tick, so this fires within one tick of
             // the deadline even in a tight loop; dropping `run` drops the instance.
             let result = match tokio::time::timeout(timeout, run).await {
-                Ok(Ok(())) => Ok(()),
+                Ok(Ok(kept)) => Ok(kept),
                 Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
                     Err(GuestFailure::PoolExhausted)
                 }
@@ -327,7 +376,7 @@ impl HttpApp {
             // at the end of this task, so the body sees it when it ends.
             failed_flag.store(result.is_err(), Ordering::Release);
             match &result {
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(GuestFailure::Timeout(t)) => {
                     tracing::error!(component = %task_id, "guest ran past its {t:?} timeout and was stopped");
                 }
@@ -340,7 +389,14 @@ impl HttpApp {
                     tracing::debug!(component = %task_id, "guest failure detail: {e:?}");
                 }
             }
-            result
+            match (reuse, result) {
+                // Only an instance that answered cleanly may serve again.
+                (Some(pool), Ok(Some(proxy))) => {
+                    pool.put(store, proxy, served + 1);
+                    Ok(())
+                }
+                (_, result) => result.map(|_| ()),
+            }
         });
         // If the client goes away before the response starts, stop the guest.
         let mut guard = AbortOnDrop(Some(task));

@@ -19,10 +19,7 @@ impl From<PgError> for E {
             PgError::ConnectionFailed(m) => Self::ConnectionFailed(m),
             PgError::BadParameter(m) => Self::BadParameter(m),
             PgError::QueryFailed(f) => Self::QueryFailed(match *f {
-                QueryFailure {
-                    text,
-                    db: Some(db),
-                } => v4::QueryError::DbError(v4::DbError {
+                QueryFailure { text, db: Some(db) } => v4::QueryError::DbError(v4::DbError {
                     as_text: text,
                     severity: db.severity,
                     code: db.code,

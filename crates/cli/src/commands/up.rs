@@ -49,6 +49,12 @@ pub struct UpArgs {
     /// wait up to 5 s, then get 503 with `Retry-After`.
     #[arg(long, value_name = "N")]
     max_instances_per_component: Option<u32>,
+    /// Opt-in instance reuse: one WASI 0.2 instance serves up to N requests of its
+    /// component, one at a time, and is dropped after a trap, a timeout or 10 s idle
+    /// (default 1: a fresh instance per request); `[component.X.limits]
+    /// instance_reuse` overrides it.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    instance_reuse: u32,
     /// Size cap of each guest log file (`<state-dir>/logs`); a full file is rotated to
     /// `.1`, so each stream keeps at most twice this.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = wisp_manifest::parse_size)]
@@ -136,6 +142,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             max_instances: args
                 .max_instances_per_component
                 .unwrap_or(args.max_instances),
+            instance_reuse: args.instance_reuse,
         },
         log_max_bytes: args.log_max_size,
         capabilities: Arc::new(capabilities),

@@ -1,0 +1,65 @@
+//! Opt-in instance reuse: a WASI 0.2 instance serves up to `instance_reuse` sequential
+//! requests of its own component (the probe's `count` is a static in the guest, so it
+//! shows which instance answered), and is dropped after a trap; fresh-per-request stays
+//! the default.
+
+use crate::harness::*;
+
+async fn counts(wisp: &Wisp, path: &str, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let (status, body) = get(&wisp.url(&format!("{path}?op=count"))).await;
+        assert_eq!(status, 200, "{body}");
+        seen.push(body);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn instances_serve_up_to_n_requests_of_their_own_component_and_die_on_a_trap() {
+    let probe = toml_path(&guests().probe);
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"reuse\"\n\
+         [[trigger.http]]\nroute = \"/kept/...\"\ncomponent = \"kept\"\n\
+         [[trigger.http]]\nroute = \"/fresh/...\"\ncomponent = \"fresh\"\n\
+         [component.kept]\nsource = {probe}\n\
+         [component.kept.limits]\ninstance_reuse = 3\n\
+         [component.fresh]\nsource = {probe}\n"
+    ));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    assert_eq!(
+        counts(&wisp, "/kept/", 7).await,
+        ["1", "2", "3", "1", "2", "3", "1"]
+    );
+    // The other component's requests never land on a kept instance.
+    assert_eq!(counts(&wisp, "/fresh/", 3).await, ["1", "1", "1"]);
+    assert_eq!(counts(&wisp, "/kept/", 1).await, ["2"]);
+    // A trap drops the instance: the next request starts over.
+    assert_eq!(get(&wisp.url("/kept/?op=trap")).await.0, 500);
+    assert_eq!(counts(&wisp, "/kept/", 2).await, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn the_global_flag_sets_the_default_and_one_means_fresh() {
+    let probe = guests().probe.to_str().unwrap();
+    let wisp = Wisp::start(&["-f", probe, "--instance-reuse", "2"]);
+    assert_eq!(counts(&wisp, "/", 4).await, ["1", "2", "1", "2"]);
+    let wisp = Wisp::start(&["-f", probe, "--instance-reuse", "1"]);
+    assert_eq!(counts(&wisp, "/", 3).await, ["1", "1", "1"]);
+    let out = run_wisp(&["up", "-f", probe, "--instance-reuse", "0"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--instance-reuse"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_instance_is_dropped_after_its_timeout() {
+    let probe = guests().probe.to_str().unwrap();
+    let wisp = Wisp::start(&["-f", probe, "--instance-reuse", "1000"]);
+    assert_eq!(counts(&wisp, "/", 2).await, ["1", "2"]);
+    // Kept instances live 10 s unused (the sweeper looks once a second).
+    tokio::time::sleep(std::time::Duration::from_millis(11_500)).await;
+    assert_eq!(counts(&wisp, "/", 2).await, ["1", "2"]);
+}
