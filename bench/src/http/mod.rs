@@ -148,13 +148,11 @@ pub fn run(args: HttpArgs) -> Result<()> {
     let release = root.join("target/release");
     let wasmtime = args.wasmtime.clone().or_else(|| which("wasmtime"));
     let cache = tempfile::tempdir()?;
+    let (wisp, hello) = (release.join("wisp"), root.join("examples/hello-rust"));
     let specs = [
         Spec::native(&release.join("native-hello")),
-        Spec::wisp(
-            &release.join("wisp"),
-            &root.join("examples/hello-rust"),
-            cache.path(),
-        ),
+        Spec::wisp(&wisp, &hello, cache.path()),
+        Spec::wisp_reuse(&wisp, &hello, cache.path()),
         match &wasmtime {
             Some(bin) => Spec::wasmtime_serve(bin, &guest, cache.path())?,
             None => Spec::not_run(

@@ -60,6 +60,15 @@ impl Spec {
         }
     }
 
+    /// [`Spec::wisp`] with opt-in instance reuse (each instance serves up to 1000
+    /// sequential requests).
+    pub fn wisp_reuse(bin: &Path, app: &Path, cache: &Path) -> Spec {
+        let mut spec = Self::wisp(bin, app, cache);
+        spec.name = "wisp, instance reuse".into();
+        spec.args.extend(["--instance-reuse".into(), "1000".into()]);
+        spec
+    }
+
     /// `wasmtime serve` on the same guest, with the pooling allocator and a compile cache
     /// in a folder of its own (a cache config file pointing there).
     pub fn wasmtime_serve(bin: &Path, guest: &Path, cache: &Path) -> Result<Spec> {
