@@ -340,9 +340,7 @@ impl<U> v4::HostConnectionWithStore<U> for CapabilitiesData {
             .map(|r| r.into_iter().map(value).collect())
             .collect();
         a.with(|mut access| {
-            let stream = StreamReader::new(&mut access, rows)?;
-            // Rows are read in one step up front, so the outcome is already known.
-            let outcome = FutureReader::new(&mut access, async { wasmtime::error::Ok(Ok(())) })?;
+            let (stream, outcome) = crate::macros::settled_rows(&mut access, rows)?;
             Ok(Ok((columns, stream, outcome)))
         })
     }

@@ -151,9 +151,7 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
         accessor.with(|mut access| {
             access.get().table.get_mut(&conn)?.record(&done);
             let (columns, rows) = rows(done);
-            let stream = StreamReader::new(&mut access, rows)?;
-            // Rows are read in one step up front, so the outcome is already known.
-            let outcome = FutureReader::new(&mut access, async { wasmtime::error::Ok(Ok(())) })?;
+            let (stream, outcome) = crate::macros::settled_rows(&mut access, rows)?;
             Ok(Ok((columns, stream, outcome)))
         })
     }
