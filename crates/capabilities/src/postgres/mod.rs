@@ -248,11 +248,29 @@ impl PgConnection {
 }
 
 /// Implements one version's `HostConnection` (`open`, `query`, `execute`, `drop`) on the
-/// core. `$host` is the version's interface module and `$types` the module holding its
-/// `Error`, `ParameterValue`, `RowSet` and `Column`; the invoking module provides that
-/// version's `param`, `data_type` and `value` conversions.
+/// core, and defines `row_set` converting the core's rows to that version's. `$host` is
+/// the version's interface module and `$types` the module holding its `Error`,
+/// `ParameterValue`, `RowSet` and `Column`; the invoking module provides that version's
+/// `param`, `data_type` and `value` conversions.
 macro_rules! host_connection {
     ($host:ident, $types:ident) => {
+        /// A query's columns and rows as this version's `row-set`.
+        fn row_set((columns, rows): super::Rows) -> $types::RowSet {
+            $types::RowSet {
+                columns: columns
+                    .into_iter()
+                    .map(|c| $types::Column {
+                        data_type: data_type(&c),
+                        name: c.name,
+                    })
+                    .collect(),
+                rows: rows
+                    .into_iter()
+                    .map(|r| r.into_iter().map(value).collect())
+                    .collect(),
+            }
+        }
+
         impl $host::HostConnection for CapabilitiesView<'_> {
             async fn open(
                 &mut self,
@@ -278,19 +296,7 @@ macro_rules! host_connection {
                 Ok(conn
                     .query(&statement, params)
                     .await
-                    .map(|(columns, rows)| $types::RowSet {
-                        columns: columns
-                            .into_iter()
-                            .map(|c| $types::Column {
-                                data_type: data_type(&c),
-                                name: c.name,
-                            })
-                            .collect(),
-                        rows: rows
-                            .into_iter()
-                            .map(|r| r.into_iter().map(value).collect())
-                            .collect(),
-                    })
+                    .map(row_set)
                     .map_err(Into::into))
             }
 

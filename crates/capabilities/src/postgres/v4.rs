@@ -324,21 +324,10 @@ impl<U> v4::HostConnectionWithStore<U> for CapabilitiesData {
             Ok(p) => conn.query(&statement, p).await,
             Err(e) => Err(e),
         };
-        let (columns, rows) = match result {
-            Ok(r) => r,
+        let v4::RowSet { columns, rows } = match result {
+            Ok(r) => row_set(r),
             Err(e) => return Ok(Err(e.into())),
         };
-        let columns = columns
-            .into_iter()
-            .map(|c| v4::Column {
-                data_type: data_type(&c),
-                name: c.name,
-            })
-            .collect();
-        let rows: Vec<Vec<V>> = rows
-            .into_iter()
-            .map(|r| r.into_iter().map(value).collect())
-            .collect();
         a.with(|mut access| {
             let (stream, outcome) = crate::macros::settled_rows(&mut access, rows)?;
             Ok(Ok((columns, stream, outcome)))
