@@ -5,8 +5,9 @@
 //! `spin:variables@3.0.0`,
 //! `wasi:config/store@0.2.0-draft-2024-09-27`), outbound Redis, PostgreSQL, MySQL and MQTT
 //! (`fermyon:spin/redis@2.0.0`, `postgres@2.0.0`, `mysql@2.0.0`, `mqtt@2.0.0`),
-//! and each component's resolved outbound grant (`allowed_outbound_hosts`), which every
-//! outbound interface and the engine's HTTP and socket hooks enforce.
+//! each component's resolved outbound grant (`allowed_outbound_hosts`), which every
+//! outbound interface and the engine's HTTP and socket hooks enforce, and its client TLS
+//! settings (`[[client_tls]]`).
 //!
 //! Each follows one shape: configuration (manifest + runtime config) → [`AppCapabilities`],
 //! built and validated once when the app loads → [`ComponentGrants`], what one component
@@ -26,6 +27,7 @@ pub mod redis_outbound;
 pub mod runtime_config;
 mod shared_sqlite;
 pub mod sqlite;
+pub mod tls;
 pub mod variables;
 
 pub use runtime_config::RuntimeConfig;
@@ -71,6 +73,18 @@ pub struct AppCapabilities {
     redis: Arc<redis_client::RedisPool>,
     postgres: Arc<postgres::PgPools>,
     mysql: Arc<mysql::MysqlPools>,
+    tls: tls::AppTls,
+    outbound_http: OutboundHttpGrant,
+}
+
+/// The app's outbound HTTP client settings (`[outbound_http]`) and the app-wide
+/// in-flight limit they set.
+#[derive(Clone, Debug, Default)]
+pub struct OutboundHttpGrant {
+    /// Whether connections are pooled between requests.
+    pub connection_pooling: bool,
+    /// Shared by every component of the app when `max_concurrent_requests` is set.
+    pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl AppCapabilities {
@@ -78,7 +92,22 @@ impl AppCapabilities {
     /// A label granted to a component but served by nothing is an error naming it.
     pub async fn load(app: &App, options: &CapabilityOptions) -> Result<Self, CapabilityError> {
         let variables = variables::AppVariables::resolve(app, &options.variable_env)?;
+        let tls = tls::AppTls::load(&options.runtime_config.client_tls)
+            .map_err(CapabilityError::Config)?;
+        for id in tls.component_ids() {
+            if !app.components.iter().any(|c| c.id == id) {
+                tracing::warn!("[[client_tls]] names component `{id}`, which the app does not have");
+            }
+        }
+        let http = options.runtime_config.outbound_http;
         let mut caps = Self {
+            tls,
+            outbound_http: OutboundHttpGrant {
+                connection_pooling: http.connection_pooling,
+                in_flight: http
+                    .max_concurrent_requests
+                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+            },
             stores: HashMap::new(),
             databases: HashMap::new(),
             variables,
@@ -212,6 +241,8 @@ impl AppCapabilities {
             redis: self.redis.clone(),
             postgres: self.postgres.clone(),
             mysql: self.mysql.clone(),
+            tls: self.tls.for_component(&component.id),
+            outbound_http: self.outbound_http.clone(),
         }
     }
 }
@@ -236,12 +267,24 @@ pub struct ComponentGrants {
     redis: Arc<redis_client::RedisPool>,
     postgres: Arc<postgres::PgPools>,
     mysql: Arc<mysql::MysqlPools>,
+    tls: Arc<tls::ComponentTls>,
+    outbound_http: OutboundHttpGrant,
 }
 
 impl ComponentGrants {
     /// Where this component may connect (`allowed_outbound_hosts`, resolved).
     pub fn outbound(&self) -> &Arc<OutboundPolicy> {
         &self.outbound
+    }
+
+    /// How this component's TLS connections verify servers and identify themselves.
+    pub fn tls(&self) -> &Arc<tls::ComponentTls> {
+        &self.tls
+    }
+
+    /// The app's outbound HTTP client settings.
+    pub fn outbound_http(&self) -> &OutboundHttpGrant {
+        &self.outbound_http
     }
 }
 

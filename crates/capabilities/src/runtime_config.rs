@@ -1,5 +1,7 @@
 //! Spin's `runtime-config.toml`: which backend serves each key-value store label and each
-//! SQLite database label. Relative paths are resolved against the file's folder.
+//! SQLite database label, client TLS per component and host (`[[client_tls]]`), and the
+//! outbound HTTP client's pooling (`[outbound_http]`). Relative paths are resolved
+//! against the file's folder.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -12,6 +14,44 @@ pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueBackendConfig>,
     /// `[sqlite_database.<label>]` entries.
     pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
+    /// `[[client_tls]]` entries, in file order (the first that matches a host wins).
+    pub client_tls: Vec<ClientTlsConfig>,
+    /// `[outbound_http]`.
+    pub outbound_http: OutboundHttpConfig,
+}
+
+/// One `[[client_tls]]` entry: how some components verify, and identify themselves to,
+/// some hosts over TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTlsConfig {
+    /// The components it applies to.
+    pub component_ids: Vec<String>,
+    /// `host` (any port) or `host:port` names it applies to.
+    pub hosts: Vec<String>,
+    /// Whether the webpki roots stay trusted (default: only when no `ca_roots_file`).
+    pub ca_use_webpki_roots: bool,
+    /// Extra CA roots (PEM).
+    pub ca_roots_file: Option<PathBuf>,
+    /// The client certificate chain (PEM) and its private key (PEM), for mutual TLS.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// `[outbound_http]`: the outbound HTTP client's knobs (Spin's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundHttpConfig {
+    /// Whether connections are kept and reused between requests (default true).
+    pub connection_pooling: bool,
+    /// Requests the whole app may have in flight at once; further ones wait.
+    pub max_concurrent_requests: Option<usize>,
+}
+
+impl Default for OutboundHttpConfig {
+    fn default() -> Self {
+        Self {
+            connection_pooling: true,
+            max_concurrent_requests: None,
+        }
+    }
 }
 
 /// Where one key-value label lives.
@@ -45,6 +85,28 @@ struct RawConfig {
     key_value_store: BTreeMap<String, RawKv>,
     #[serde(default)]
     sqlite_database: BTreeMap<String, RawSqlite>,
+    #[serde(default)]
+    client_tls: Vec<RawClientTls>,
+    #[serde(default)]
+    outbound_http: Option<RawOutboundHttp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientTls {
+    component_ids: Vec<String>,
+    hosts: Vec<String>,
+    ca_use_webpki_roots: Option<bool>,
+    ca_roots_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_private_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutboundHttp {
+    connection_pooling: Option<bool>,
+    max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +175,39 @@ impl RuntimeConfig {
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
+        let bad = |message: String| RuntimeConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        };
+        let client_tls = raw
+            .client_tls
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| client_tls_entry(entry, &resolve).map_err(|why| {
+                bad(format!("[[client_tls]] entry {}: {why}", i + 1))
+            }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outbound_http = match raw.outbound_http {
+            None => OutboundHttpConfig::default(),
+            Some(RawOutboundHttp {
+                connection_pooling,
+                max_concurrent_requests,
+            }) => {
+                if max_concurrent_requests == Some(0) {
+                    return Err(bad(
+                        "[outbound_http] max_concurrent_requests must be at least 1".into(),
+                    ));
+                }
+                OutboundHttpConfig {
+                    connection_pooling: connection_pooling.unwrap_or(true),
+                    max_concurrent_requests,
+                }
+            }
+        };
         Ok(Self {
+            client_tls,
+            outbound_http,
             key_value_stores: raw
                 .key_value_store
                 .into_iter()
@@ -142,6 +236,38 @@ impl RuntimeConfig {
                 .collect(),
         })
     }
+}
+
+/// Validates one `[[client_tls]]` entry and resolves its paths (Spin's rules).
+fn client_tls_entry(
+    raw: RawClientTls,
+    resolve: &impl Fn(PathBuf) -> PathBuf,
+) -> Result<ClientTlsConfig, String> {
+    if raw.component_ids.is_empty() {
+        return Err("`component_ids` may not be empty".into());
+    }
+    if raw.hosts.is_empty() {
+        return Err("`hosts` may not be empty".into());
+    }
+    for host in &raw.hosts {
+        crate::tls::TlsHost::parse(host)?;
+    }
+    let client_identity = match (raw.client_cert_file, raw.client_private_key_file) {
+        (Some(cert), Some(key)) => Some((resolve(cert), resolve(key))),
+        (None, None) => None,
+        (Some(_), None) => return Err("`client_cert_file` needs `client_private_key_file`".into()),
+        (None, Some(_)) => return Err("`client_private_key_file` needs `client_cert_file`".into()),
+    };
+    Ok(ClientTlsConfig {
+        component_ids: raw.component_ids,
+        hosts: raw.hosts,
+        // As in Spin: the webpki roots stay trusted unless the entry brings its own.
+        ca_use_webpki_roots: raw
+            .ca_use_webpki_roots
+            .unwrap_or(raw.ca_roots_file.is_none()),
+        ca_roots_file: raw.ca_roots_file.map(resolve),
+        client_identity,
+    })
 }
 
 #[cfg(test)]
@@ -190,6 +316,81 @@ path = "/abs/reports.db"
             rc.sqlite_databases["reports"].path.as_deref(),
             Some(Path::new("/abs/reports.db"))
         );
+    }
+
+    #[test]
+    fn client_tls_and_outbound_http_follow_spins_shape() {
+        let rc = RuntimeConfig::parse(
+            r#"
+[outbound_http]
+connection_pooling = false
+max_concurrent_requests = 8
+
+[[client_tls]]
+component_ids = ["api"]
+hosts = ["example.com", "10.0.0.1:8443"]
+ca_roots_file = "certs/ca.pem"
+client_cert_file = "certs/client.pem"
+client_private_key_file = "/keys/client.key"
+
+[[client_tls]]
+component_ids = ["api", "worker"]
+hosts = ["other.example.com"]
+"#,
+            Path::new("/app/runtime-config.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            rc.outbound_http,
+            OutboundHttpConfig {
+                connection_pooling: false,
+                max_concurrent_requests: Some(8)
+            }
+        );
+        assert_eq!(rc.client_tls.len(), 2);
+        let first = &rc.client_tls[0];
+        assert_eq!(first.hosts, ["example.com", "10.0.0.1:8443"]);
+        assert!(!first.ca_use_webpki_roots, "own roots replace webpki by default");
+        assert_eq!(first.ca_roots_file.as_deref(), Some(Path::new("/app/certs/ca.pem")));
+        assert_eq!(
+            first.client_identity,
+            Some(("/app/certs/client.pem".into(), "/keys/client.key".into()))
+        );
+        assert!(rc.client_tls[1].ca_use_webpki_roots);
+        assert_eq!(rc.client_tls[1].client_identity, None);
+        assert_eq!(
+            RuntimeConfig::default().outbound_http,
+            OutboundHttpConfig {
+                connection_pooling: true,
+                max_concurrent_requests: None
+            }
+        );
+    }
+
+    #[test]
+    fn bad_client_tls_entries_are_named() {
+        let p = Path::new("/app/rc.toml");
+        let cases = [
+            ("component_ids = []\nhosts = [\"a.com\"]", "entry 1: `component_ids` may not be empty"),
+            ("component_ids = [\"a\"]\nhosts = []", "`hosts` may not be empty"),
+            ("component_ids = [\"a\"]\nhosts = [\"https://a.com\"]", "`https://a.com`"),
+            ("component_ids = [\"a\"]\nhosts = [\"a.com:x\"]", "`a.com:x`"),
+            (
+                "component_ids = [\"a\"]\nhosts = [\"a.com\"]\nclient_cert_file = \"c.pem\"",
+                "`client_cert_file` needs `client_private_key_file`",
+            ),
+            ("component_ids = [\"a\"]\nhosts = [\"a.com\"]\nca_file = \"x\"", "unknown field `ca_file`"),
+        ];
+        for (entry, expected) in cases {
+            let e = RuntimeConfig::parse(&format!("[[client_tls]]\n{entry}\n"), p)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(expected), "{entry}: {e}");
+        }
+        let e = RuntimeConfig::parse("[outbound_http]\nmax_concurrent_requests = 0\n", p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at least 1"), "{e}");
     }
 
     #[test]

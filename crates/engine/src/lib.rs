@@ -8,12 +8,14 @@ mod adapt;
 mod cache;
 mod files;
 mod guest_output;
+mod http_client;
 mod outbound;
 mod state;
 
 pub use adapt::{WasmKind, classify};
 pub use cache::CompileCache;
 pub use guest_output::{GuestOutput, Stream};
+pub use http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 pub use outbound::{
     ChainContext, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH, OutboundHttp,
 };
@@ -283,7 +285,13 @@ impl WispEngine {
         env.extend(options.extra_env.iter().cloned());
         let caps = Arc::new(options.capabilities.grants_for(component));
         let outbound = caps.outbound();
+        let http_client = Arc::new(ComponentHttpClient::new(
+            outbound.clone(),
+            caps.tls().clone(),
+            caps.outbound_http(),
+        ));
         Ok(InstanceGrants {
+            http_client,
             tcp: outbound.allows_any_with_scheme("tcp"),
             udp: outbound.allows_any_with_scheme("udp"),
             env,
@@ -327,6 +335,8 @@ impl WispEngine {
             http_hooks: OutboundHttp {
                 policy: grants.caps.outbound().clone(),
                 chain,
+                client: grants.http_client.clone(),
+                in_flight: None,
             },
             caps: wisp_capabilities::InstanceCapabilities::new(grants.caps.clone()),
             // Growth past the limit fails inside the guest (its allocator sees
@@ -373,6 +383,8 @@ pub struct InstanceGrants {
     env: Vec<(String, String)>,
     files_root: Option<PathBuf>,
     caps: Arc<wisp_capabilities::ComponentGrants>,
+    /// The component's outbound HTTP client and its connection pool.
+    http_client: Arc<ComponentHttpClient>,
     /// Whether any outbound entry can match `tcp://` / `udp://`: decided once, since
     /// sockets are off for every instance unless one does.
     tcp: bool,

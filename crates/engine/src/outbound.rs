@@ -1,11 +1,14 @@
 //! The outbound side of `wasi:http` and `wasi:sockets` for one instance: every request
 //! and socket is checked against the component's `allowed_outbound_hosts` before any
 //! connection is made. Requests to the app itself (`http://self.alt/…`) or to one of its
-//! components (`http://<id>.spin.internal/…`) go to [`InternalHttp`], in process.
+//! components (`http://<id>.spin.internal/…`) go to [`InternalHttp`], in process; the
+//! rest go to the component's pooled [`ComponentHttpClient`].
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use crate::http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 use wisp_manifest::outbound::{INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST};
@@ -55,6 +58,9 @@ pub struct ChainContext {
 pub struct OutboundHttp {
     pub(crate) policy: Arc<OutboundPolicy>,
     pub(crate) chain: ChainContext,
+    pub(crate) client: Arc<ComponentHttpClient>,
+    /// This instance's in-flight network requests, made on its first one.
+    pub(crate) in_flight: Option<Arc<Semaphore>>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -108,15 +114,24 @@ impl WasiHttpHooks for OutboundHttp {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         match self.route(&request) {
             Err(e) => Box::new(async move { Err(e) }),
-            Ok(Destination::Network) => Box::new(async move {
-                use http_body_util::BodyExt;
-                // Redirects are the guest's to follow: this sends exactly one request.
-                let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-                Ok((
-                    resp.map(BodyExt::boxed_unsync),
-                    Box::new(io) as Box<dyn Future<Output = _> + Send>,
-                ))
-            }),
+            Ok(Destination::Network) => {
+                let in_flight = self
+                    .in_flight
+                    .get_or_insert_with(|| Arc::new(Semaphore::new(MAX_REQUESTS_PER_INSTANCE)));
+                let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+                    tracing::debug!(
+                        "outbound HTTP refused: {MAX_REQUESTS_PER_INSTANCE} requests in flight"
+                    );
+                    return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+                };
+                let client = self.client.clone();
+                Box::new(async move {
+                    // The pool's own tasks drive the connection, so there is no I/O
+                    // future to hand back.
+                    let response = client.send(request, options, permit).await?;
+                    Ok((response, no_io()))
+                })
+            }
             Ok(Destination::Internal(target)) => {
                 let chain = ChainContext {
                     depth: self.chain.depth + 1,

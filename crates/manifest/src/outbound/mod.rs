@@ -5,7 +5,7 @@
 
 mod policy;
 
-pub use policy::{INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST};
+pub use policy::{INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST, is_link_local};
 
 use std::fmt;
 use std::net::IpAddr;

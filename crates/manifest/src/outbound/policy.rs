@@ -106,6 +106,17 @@ impl HostPattern {
         }
     }
 
+    /// Whether this pattern names `host` or `ip` itself (a host name, an IP or a CIDR
+    /// range), rather than through a wildcard.
+    fn names_literally(&self, host: &str, ip: IpAddr) -> bool {
+        match &self.host {
+            HostMatch::Exact(h) => h == host,
+            HostMatch::Ip(i) => *i == ip,
+            HostMatch::Cidr(net, bits) => in_cidr(ip, *net, *bits),
+            HostMatch::Any | HostMatch::Subdomains(_) | HostMatch::SelfApp => false,
+        }
+    }
+
     fn port_allows(&self, port: u16) -> bool {
         match self.port {
             PortMatch::Any => true,
@@ -122,6 +133,18 @@ pub const SELF_HOST: &str = "self.alt";
 /// The domain under which each component of the app is reachable by its id
 /// (`http://<id>.spin.internal/path`).
 pub const INTERNAL_DOMAIN: &str = "spin.internal";
+
+/// Whether `ip` is link-local (169.254.0.0/16, fe80::/10, or one mapped into IPv6): where
+/// cloud metadata services answer, so never reached through a wildcard.
+pub fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => v6.is_unicast_link_local(),
+        },
+    }
+}
 
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
@@ -175,12 +198,25 @@ impl OutboundPolicy {
 
     /// Whether a raw socket connection to `ip:port` over `scheme` (`tcp` or `udp`) is allowed.
     pub fn allows_socket(&self, scheme: &str, ip: IpAddr, port: u16) -> bool {
+        let host = ip.to_string();
         let target = OutboundTarget {
             scheme: scheme.to_owned(),
-            host: ip.to_string(),
+            host,
             port,
         };
-        self.allows(&target)
+        self.allows(&target) && self.allows_resolved(&target.host, ip)
+    }
+
+    /// Whether a connection to an allowed `host` may go to `ip`, an address it resolved
+    /// to: a link-local (metadata) address only when some entry names the host or the
+    /// address itself, never through `*`.
+    pub fn allows_resolved(&self, host: &str, ip: IpAddr) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        !is_link_local(ip)
+            || self
+                .patterns
+                .iter()
+                .any(|p| p.names_literally(&host.to_ascii_lowercase(), ip))
     }
 
     /// The patterns, for messages.
@@ -305,6 +341,27 @@ mod tests {
         assert!(!allowed(&p, "redis://a.com"));
         assert!(p.allows_any_with_scheme("redis"));
         assert!(!p.allows_any_with_scheme("tcp"));
+    }
+
+    #[test]
+    fn link_local_addresses_need_an_entry_that_names_them() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let wildcard = policy(&["http://*:*", "tcp://*:*"]);
+        assert!(wildcard.allows_resolved("example.com", ip("93.184.216.34")));
+        assert!(!wildcard.allows_resolved("example.com", ip("169.254.169.254")));
+        assert!(!wildcard.allows_resolved("x", ip("fe80::1")));
+        assert!(!wildcard.allows_resolved("x", ip("::ffff:169.254.169.254")));
+        assert!(!wildcard.allows_socket("tcp", ip("169.254.169.254"), 80));
+        assert!(wildcard.allows_socket("tcp", ip("10.1.2.3"), 80));
+        let subdomains = policy(&["http://*.internal"]);
+        assert!(!subdomains.allows_resolved("metadata.internal", ip("169.254.169.254")));
+
+        let named = policy(&["http://metadata.internal", "tcp://169.254.169.254:80"]);
+        assert!(named.allows_resolved("metadata.internal", ip("169.254.169.254")));
+        assert!(named.allows_resolved("METADATA.internal", ip("169.254.169.254")));
+        assert!(named.allows_socket("tcp", ip("169.254.169.254"), 80));
+        assert!(policy(&["tcp://169.254.0.0/16:*"]).allows_socket("tcp", ip("169.254.1.2"), 9));
+        assert!(policy(&["http://[fe80::1]"]).allows_resolved("[fe80::1]", ip("fe80::1")));
     }
 
     #[test]
