@@ -10,6 +10,7 @@ mod lifecycle;
 mod limits;
 mod manifest_errors;
 mod outbound;
+mod outbound_http_client;
 mod outbound_mqtt;
 mod outbound_mysql;
 mod outbound_postgres;

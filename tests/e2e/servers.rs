@@ -420,6 +420,10 @@ pub struct TestCa {
     pub server_cert_pem: String,
     /// The server's private key.
     pub server_key_pem: String,
+    /// A client certificate the CA signed, for mutual TLS.
+    pub client_cert_pem: String,
+    /// The client certificate's private key.
+    pub client_key_pem: String,
 }
 
 impl TestCa {
@@ -438,10 +442,60 @@ impl TestCa {
         let server_params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
         let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "wisp test client");
+        let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
         TestCa {
             ca_pem: ca_cert.pem(),
             server_cert_pem: server_cert.pem(),
             server_key_pem: server_key.serialize_pem(),
+            client_cert_pem: client_cert.pem(),
+            client_key_pem: client_key.serialize_pem(),
         }
+    }
+
+    /// Writes `ca.pem`, `server.pem`, `server.key`, `client.pem` and `client.key` into `dir`.
+    pub fn write_to(&self, dir: &Path) {
+        for (name, pem) in [
+            ("ca.pem", &self.ca_pem),
+            ("server.pem", &self.server_cert_pem),
+            ("server.key", &self.server_key_pem),
+            ("client.pem", &self.client_cert_pem),
+            ("client.key", &self.client_key_pem),
+        ] {
+            std::fs::write(dir.join(name), pem).unwrap();
+        }
+    }
+
+    /// A rustls server config with this CA's server certificate; with `client_auth`, it
+    /// demands a client certificate the CA signed.
+    pub fn server_config(&self, client_auth: bool) -> rustls::ServerConfig {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let chain = vec![CertificateDer::from_pem_slice(self.server_cert_pem.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes()).unwrap();
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+                .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        builder.with_single_cert(chain, key).unwrap()
     }
 }

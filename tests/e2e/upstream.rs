@@ -1,12 +1,14 @@
 //! A real HTTP server on loopback for guests to call: it records what it receives and
 //! answers by path (`/redirect` → 302, `/delay?ms=N` → 200 after N ms, anything else →
 //! 200 describing the request). It runs on its own thread and runtime, so a test that
-//! blocks does not stall it.
+//! blocks does not stall it. It may speak TLS (optionally demanding a client
+//! certificate), and counts the connections it accepted.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,16 +25,27 @@ pub struct Seen {
 pub struct Upstream {
     pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
+    connections: Arc<AtomicUsize>,
 }
 
 impl Upstream {
     /// Starts one on a free loopback port.
     pub fn start() -> Upstream {
+        Self::start_with(None)
+    }
+
+    /// Starts one speaking TLS only, with `config`.
+    pub fn start_tls(config: rustls::ServerConfig) -> Upstream {
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Upstream {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let log = seen.clone();
+        let connections: Arc<AtomicUsize> = Arc::default();
+        let (log, accepted) = (seen.clone(), connections.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -44,17 +57,38 @@ impl Upstream {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    let log = log.clone();
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let (log, tls) = (log.clone(), tls.clone());
                     tokio::spawn(async move {
                         let service = service_fn(move |req| answer(req, log.clone(), port));
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
+                        let http =
+                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        match tls {
+                            None => {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                            Some(tls) => {
+                                // A failed handshake (say, no client certificate) ends here.
+                                if let Ok(stream) = tls.accept(stream).await {
+                                    let _ =
+                                        http.serve_connection(TokioIo::new(stream), service).await;
+                                }
+                            }
+                        }
                     });
                 }
             });
         });
-        Upstream { port, seen }
+        Upstream {
+            port,
+            seen,
+            connections,
+        }
+    }
+
+    /// How many TCP connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Every request received so far.

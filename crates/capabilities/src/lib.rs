@@ -96,7 +96,9 @@ impl AppCapabilities {
             .map_err(CapabilityError::Config)?;
         for id in tls.component_ids() {
             if !app.components.iter().any(|c| c.id == id) {
-                tracing::warn!("[[client_tls]] names component `{id}`, which the app does not have");
+                tracing::warn!(
+                    "[[client_tls]] names component `{id}`, which the app does not have"
+                );
             }
         }
         let http = options.runtime_config.outbound_http;

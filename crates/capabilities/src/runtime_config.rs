@@ -184,9 +184,10 @@ impl RuntimeConfig {
             .client_tls
             .into_iter()
             .enumerate()
-            .map(|(i, entry)| client_tls_entry(entry, &resolve).map_err(|why| {
-                bad(format!("[[client_tls]] entry {}: {why}", i + 1))
-            }))
+            .map(|(i, entry)| {
+                client_tls_entry(entry, &resolve)
+                    .map_err(|why| bad(format!("[[client_tls]] entry {}: {why}", i + 1)))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let outbound_http = match raw.outbound_http {
             None => OutboundHttpConfig::default(),
@@ -350,8 +351,14 @@ hosts = ["other.example.com"]
         assert_eq!(rc.client_tls.len(), 2);
         let first = &rc.client_tls[0];
         assert_eq!(first.hosts, ["example.com", "10.0.0.1:8443"]);
-        assert!(!first.ca_use_webpki_roots, "own roots replace webpki by default");
-        assert_eq!(first.ca_roots_file.as_deref(), Some(Path::new("/app/certs/ca.pem")));
+        assert!(
+            !first.ca_use_webpki_roots,
+            "own roots replace webpki by default"
+        );
+        assert_eq!(
+            first.ca_roots_file.as_deref(),
+            Some(Path::new("/app/certs/ca.pem"))
+        );
         assert_eq!(
             first.client_identity,
             Some(("/app/certs/client.pem".into(), "/keys/client.key".into()))
@@ -371,15 +378,30 @@ hosts = ["other.example.com"]
     fn bad_client_tls_entries_are_named() {
         let p = Path::new("/app/rc.toml");
         let cases = [
-            ("component_ids = []\nhosts = [\"a.com\"]", "entry 1: `component_ids` may not be empty"),
-            ("component_ids = [\"a\"]\nhosts = []", "`hosts` may not be empty"),
-            ("component_ids = [\"a\"]\nhosts = [\"https://a.com\"]", "`https://a.com`"),
-            ("component_ids = [\"a\"]\nhosts = [\"a.com:x\"]", "`a.com:x`"),
+            (
+                "component_ids = []\nhosts = [\"a.com\"]",
+                "entry 1: `component_ids` may not be empty",
+            ),
+            (
+                "component_ids = [\"a\"]\nhosts = []",
+                "`hosts` may not be empty",
+            ),
+            (
+                "component_ids = [\"a\"]\nhosts = [\"https://a.com\"]",
+                "`https://a.com`",
+            ),
+            (
+                "component_ids = [\"a\"]\nhosts = [\"a.com:x\"]",
+                "`a.com:x`",
+            ),
             (
                 "component_ids = [\"a\"]\nhosts = [\"a.com\"]\nclient_cert_file = \"c.pem\"",
                 "`client_cert_file` needs `client_private_key_file`",
             ),
-            ("component_ids = [\"a\"]\nhosts = [\"a.com\"]\nca_file = \"x\"", "unknown field `ca_file`"),
+            (
+                "component_ids = [\"a\"]\nhosts = [\"a.com\"]\nca_file = \"x\"",
+                "unknown field `ca_file`",
+            ),
         ];
         for (entry, expected) in cases {
             let e = RuntimeConfig::parse(&format!("[[client_tls]]\n{entry}\n"), p)

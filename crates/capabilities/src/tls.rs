@@ -214,9 +214,8 @@ fn settings(id: usize, entry: &ClientTlsConfig) -> Result<TlsSettings, String> {
             let key_pem = read(key_path)?;
             let chain = parse_certificates(&cert_pem)
                 .map_err(|e| format!("`{}` {e}", cert_path.display()))?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-                format!("`{}` is not a PEM private key: {e}", key_path.display())
-            })?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|e| format!("`{}` is not a PEM private key: {e}", key_path.display()))?;
             (Some((chain, key)), Some((cert_pem, key_pem)))
         }
         None => (None, None),
@@ -247,7 +246,15 @@ mod tests {
         assert!(v6.matches("[::1]", 8443));
         assert!(v6.matches("::1", 8443));
         assert!(TlsHost::parse("::1").unwrap().matches("::1", 1));
-        for bad in ["", "https://a.com", "a.com/x", "a.com:", "a.com:99999", "[::1", ":80"] {
+        for bad in [
+            "",
+            "https://a.com",
+            "a.com/x",
+            "a.com:",
+            "a.com:99999",
+            "[::1",
+            ":80",
+        ] {
             assert!(TlsHost::parse(bad).is_err(), "{bad}");
         }
     }
@@ -277,8 +284,8 @@ mod tests {
         assert_eq!(api.for_host("example.com", 443).id, 0);
         assert_eq!(tls.for_component("other").for_host("localhost", 8443).id, 0);
 
-        let missing = AppTls::load(&[entry(&["a"], Some(&dir.path().join("nope.pem")))])
-            .unwrap_err();
+        let missing =
+            AppTls::load(&[entry(&["a"], Some(&dir.path().join("nope.pem")))]).unwrap_err();
         assert!(missing.contains("entry 1: cannot read") && missing.contains("nope.pem"));
         let not_pem = dir.path().join("junk.pem");
         std::fs::write(&not_pem, "junk").unwrap();

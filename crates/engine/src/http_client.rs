@@ -207,7 +207,17 @@ impl ConnectError {
             Self::Timeout => HttpError::ConnectionTimeout,
             Self::Connect(e) => HttpError::Connect(copy(e)),
             Self::InvalidName => HttpError::TlsProtocolError,
-            Self::Tls(e) => HttpError::Tls(copy(e)),
+            Self::Tls(e) => match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                Some(rustls::Error::InvalidCertificate(why)) => {
+                    tracing::debug!("outbound HTTPS: server certificate refused: {why:?}");
+                    HttpError::TlsCertificateError
+                }
+                Some(rustls::Error::AlertReceived(alert)) => HttpError::TlsAlertReceived {
+                    alert_id: Some(u8::from(*alert)),
+                    alert_message: Some(format!("{alert:?}")),
+                },
+                _ => HttpError::Tls(copy(e)),
+            },
         }
     }
 }

@@ -4,9 +4,9 @@
 //! components (`http://<id>.spin.internal/…`) go to [`InternalHttp`], in process; the
 //! rest go to the component's pooled [`ComponentHttpClient`].
 
+use crate::http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use crate::http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use wasmtime_wasi::sockets::SocketAddrUse;
