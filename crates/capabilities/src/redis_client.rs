@@ -1,19 +1,40 @@
 //! Redis connections shared by the key-value backend and outbound Redis: one
-//! `ConnectionManager` per URL (a multiplexed connection that reconnects by itself),
-//! opened on first use and bounded by timeouts.
+//! `ConnectionManager` per URL and TLS setting (a multiplexed connection that reconnects
+//! by itself), opened on first use and bounded by timeouts. `rediss://` URLs speak TLS:
+//! the webpki and system roots by default, or a `[[client_tls]]` entry's CA roots and
+//! client certificate.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use crate::tls::TlsSettings;
 use tokio::sync::OnceCell;
 
 /// How long to wait for Redis to accept a connection or answer a command.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to `url`, failing if Redis cannot be reached within [`REDIS_TIMEOUT`].
-pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+/// Connects to `url` (with `tls` for `rediss://`), failing if Redis cannot be reached
+/// within [`REDIS_TIMEOUT`].
+pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionManager> {
+    let client = if tls.id == 0 {
+        redis::Client::open(url)
+    } else {
+        // The redis crate takes PEM; an entry's CA roots replace its default roots.
+        redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: tls.identity_pem.as_ref().map(|(cert, key)| {
+                    redis::ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
+                    }
+                }),
+                root_cert: tls.ca_roots_pem.clone(),
+            },
+        )
+    }
+    .map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(REDIS_TIMEOUT))
@@ -27,23 +48,23 @@ pub async fn connect(url: &str) -> anyhow::Result<ConnectionManager> {
     .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))
 }
 
-/// One connection per Redis URL, shared by every instance of the app.
+/// One connection per Redis URL and TLS setting, shared by every instance of the app.
 #[derive(Default)]
 pub struct RedisPool {
-    by_url: Mutex<HashMap<String, Arc<OnceCell<ConnectionManager>>>>,
+    by_url: Mutex<HashMap<(String, usize), Arc<OnceCell<ConnectionManager>>>>,
 }
 
 impl RedisPool {
     /// The connection for `url`, made on first use; a failed attempt is retried by the
     /// next caller. Callers for different URLs never wait on each other.
-    pub async fn get(&self, url: &str) -> anyhow::Result<ConnectionManager> {
+    pub async fn get(&self, url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionManager> {
         let cell = self
             .by_url
             .lock()
             .expect("redis pool lock")
-            .entry(url.to_owned())
+            .entry((url.to_owned(), tls.id))
             .or_default()
             .clone();
-        cell.get_or_try_init(|| connect(url)).await.cloned()
+        cell.get_or_try_init(|| connect(url, tls)).await.cloned()
     }
 }

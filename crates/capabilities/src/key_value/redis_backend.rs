@@ -31,7 +31,7 @@ fn err(e: redis::RedisError) -> KvError {
 impl RedisKv {
     /// Connects to `url`, failing now if Redis cannot be reached.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let conn = crate::redis_client::connect(url)
+        let conn = crate::redis_client::connect(url, &crate::tls::default_settings())
             .await
             .map_err(|e| anyhow::anyhow!("Redis at {url}: {e}"))?;
         Ok(Self {

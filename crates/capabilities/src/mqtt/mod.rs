@@ -1,6 +1,7 @@
 //! Outbound MQTT for `fermyon:spin/mqtt@2.0.0` (`v2.rs`) and `spin:mqtt/mqtt@3.0.0`
 //! (`v3.rs`), both on the session here. A component may connect only to an
-//! `mqtt://` address its `allowed_outbound_hosts` grants; any other is
+//! `mqtt://` or `mqtts://` (TLS, with the component's `[[client_tls]]` settings for the
+//! broker) address its `allowed_outbound_hosts` grants; any other is
 //! `invalid-address`, with no connection attempted. Each guest `connection` is one MQTT
 //! session (client ids are per connection, so sessions are not pooled). `open` returns
 //! once the broker accepted the session; `publish` returns once the message is on the
@@ -9,10 +10,12 @@
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
 };
+use crate::ComponentGrants;
+use rumqttc::{TlsConfiguration, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use wisp_manifest::outbound::{OutboundPolicy, OutboundTarget};
+use wisp_manifest::outbound::OutboundTarget;
 
 /// How long `open` waits for the broker's `CONNACK` and `publish` for its completion.
 const MQTT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -132,23 +135,32 @@ impl Session {
 }
 
 /// Opens a session to `address` for an instance holding `open` sessions already, if
-/// `policy` grants it.
+/// the component's grant allows it.
 async fn open(
-    policy: &OutboundPolicy,
+    grants: &ComponentGrants,
     open: usize,
     address: &str,
     username: String,
     password: String,
     keep_alive_secs: u64,
 ) -> Result<MqttConnection, MqttErr> {
-    let Some(target) = policy.allowed_url(address, &["mqtt", "tcp"]) else {
+    let Some(target) = grants
+        .outbound
+        .allowed_url(address, &["mqtt", "tcp", "mqtts"])
+    else {
         tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
         return Err(MqttErr::InvalidAddress);
     };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(MqttErr::TooManyConnections);
     }
-    let opts = options(&target, address, username, password, keep_alive_secs);
+    let mut opts = options(&target, address, username, password, keep_alive_secs);
+    if target.scheme == "mqtts" {
+        let tls = grants.tls.for_host(&target.host, target.port);
+        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.config.clone(),
+        )));
+    }
     Ok(MqttConnection(Arc::new(Session::connect(opts).await?)))
 }
 

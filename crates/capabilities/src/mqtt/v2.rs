@@ -18,7 +18,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<MqttConnection>, v2::Error>> {
         let opened = open(
-            &self.caps.grants.outbound,
+            &self.caps.grants,
             self.caps.mqtt_connections,
             &address,
             username,

@@ -25,12 +25,12 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
         password: String,
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<MqttConnection>, v3::Error>> {
-        let (policy, count) = a.with(|mut v| {
+        let (grants, count) = a.with(|mut v| {
             let v = v.get();
-            (v.caps.grants.outbound.clone(), v.caps.mqtt_connections)
+            (v.caps.grants.clone(), v.caps.mqtt_connections)
         });
         let opened = open(
-            &policy,
+            &grants,
             count,
             &address,
             username,

@@ -2,19 +2,25 @@
 //! (`v3.rs`), both on the core here, which speaks version 2's `rdbms-types` (version 3
 //! names every variant alike and converts). A component may open only a
 //! `mysql://` address its `allowed_outbound_hosts` grants; any other fails with
-//! `connection-failed` before a connection is attempted. One pool per URL; each guest
-//! `connection` holds one pooled connection for its lifetime (transactions stay on it),
-//! and the pool resets the session when it comes back.
+//! `connection-failed` before a connection is attempted. One pool per URL and TLS
+//! setting; each guest `connection` holds one pooled connection for its lifetime
+//! (transactions stay on it), and the pool resets the session when it comes back. TLS is
+//! the URL's to ask for (`?require_ssl=true`, with `verify_ca` / `verify_identity`);
+//! it then uses the component's `[[client_tls]]` settings for the server, if any.
 
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
-use mysql_async::{Column, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, Value};
+use crate::ComponentGrants;
+use crate::tls::TlsSettings;
+use mysql_async::{
+    ClientIdentity, Column, Opts, OptsBuilder, Params, Pool, PoolConstraints,
+    PoolOpts, Row, Value,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
-use wisp_manifest::outbound::OutboundPolicy;
 
 /// How long to wait for a connection (connecting included).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,27 +29,46 @@ const POOL_SIZE: usize = 16;
 /// The character set number MySQL gives binary (non-text) columns.
 const BINARY_CHARSET: u16 = 63;
 
-/// One pool per MySQL URL, shared by every instance of the app.
+/// One pool per MySQL URL and TLS setting, shared by every instance of the app.
 #[derive(Default)]
 pub struct MysqlPools {
-    by_url: Mutex<HashMap<String, Pool>>,
+    by_url: Mutex<HashMap<(String, usize), Pool>>,
 }
 
 impl MysqlPools {
-    fn pool(&self, url: &str) -> Result<Pool, String> {
+    fn pool(&self, url: &str, tls: &TlsSettings) -> Result<Pool, String> {
         let mut pools = self.by_url.lock().expect("mysql pools lock");
-        if let Some(pool) = pools.get(url) {
+        let key = (url.to_owned(), tls.id);
+        if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
         let opts = Opts::from_url(url).map_err(|e| e.to_string())?;
+        let ssl = opts.ssl_opts().cloned().map(|ssl| {
+            if tls.id == 0 {
+                return ssl;
+            }
+            let no_built_in = ssl.disable_built_in_roots() || !tls.use_webpki_roots;
+            let ssl = ssl
+                .with_disable_built_in_roots(no_built_in)
+                .with_root_certs(tls.ca_roots_pem.iter().map(|pem| pem.clone().into()).collect());
+            match &tls.identity_pem {
+                Some((cert, key)) => {
+                    ssl.with_client_identity(Some(ClientIdentity::new(
+                    cert.clone().into(),
+                    key.clone().into(),
+                )))
+                }
+                None => ssl,
+            }
+        });
         let constraints = PoolConstraints::new(0, POOL_SIZE).expect("0 <= POOL_SIZE");
-        let opts = OptsBuilder::from_opts(opts).pool_opts(
+        let opts = OptsBuilder::from_opts(opts).ssl_opts(ssl).pool_opts(
             PoolOpts::default()
                 .with_constraints(constraints)
                 .with_reset_connection(true),
         );
         let pool = Pool::new(opts);
-        pools.insert(url.to_owned(), pool.clone());
+        pools.insert(key, pool.clone());
         Ok(pool)
     }
 }
@@ -204,22 +229,20 @@ fn params(values: Vec<rdbms::ParameterValue>) -> Params {
     }
 }
 
-/// Opens a pooled connection to `address` if `policy` grants it.
-async fn open(
-    policy: &OutboundPolicy,
-    pools: &MysqlPools,
-    address: &str,
-) -> Result<MysqlConnection, rdbms::Error> {
-    if policy.allowed_url(address, &["mysql"]).is_none() {
+/// Opens a pooled connection to `address` if the component's grant allows it.
+async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection, rdbms::Error> {
+    let Some(target) = grants.outbound.allowed_url(address, &["mysql"]) else {
         tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
         return Err(rdbms::Error::ConnectionFailed(
             "address not allowed: add it to the component's allowed_outbound_hosts \
              (e.g. `mysql://host:3306`)"
                 .into(),
         ));
-    }
-    let pool = pools
-        .pool(address)
+    };
+    let tls = grants.tls.for_host(&target.host, target.port);
+    let pool = grants
+        .mysql
+        .pool(address, &tls)
         .map_err(rdbms::Error::ConnectionFailed)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
         Ok(Ok(conn)) => Ok(MysqlConnection(Arc::new(tokio::sync::Mutex::new(conn)))),

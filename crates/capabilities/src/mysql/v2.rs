@@ -13,8 +13,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<MysqlConnection>, rdbms::Error>> {
-        let grants = &self.caps.grants;
-        match open(&grants.outbound, &grants.mysql, &address).await {
+        match open(&self.caps.grants, &address).await {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e)),
         }

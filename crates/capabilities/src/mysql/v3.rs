@@ -47,11 +47,8 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
         a: &Accessor<U, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<MysqlConnection>, E3>> {
-        let (policy, pools) = a.with(|mut v| {
-            let v = v.get();
-            (v.caps.grants.outbound.clone(), v.caps.grants.mysql.clone())
-        });
-        match open(&policy, &pools, &address).await {
+        let grants = a.with(|mut v| v.get().caps.grants.clone());
+        match open(&grants, &address).await {
             Ok(conn) => a.with(|mut v| Ok(Ok(v.get().table.push(conn)?))),
             Err(e) => Ok(Err(e.into())),
         }

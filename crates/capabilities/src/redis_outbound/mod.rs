@@ -6,8 +6,7 @@
 
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
-use std::sync::Arc;
-use wisp_manifest::outbound::OutboundPolicy;
+use crate::ComponentGrants;
 
 /// How many Redis connections one instance may hold open at once.
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 64;
@@ -77,19 +76,21 @@ fn flatten(value: Value, out: &mut Vec<Reply>) -> Result<(), RedisErr> {
 
 /// Connects to `address` for an instance holding `open` connections already.
 async fn connect(
-    policy: &OutboundPolicy,
-    pool: Arc<crate::redis_client::RedisPool>,
+    grants: &ComponentGrants,
     open: usize,
     address: &str,
 ) -> Result<ConnectionManager, RedisErr> {
-    if policy.allowed_url(address, &["redis", "rediss"]).is_none() {
+    let Some(target) = grants.outbound.allowed_url(address, &["redis", "rediss"]) else {
         tracing::debug!("outbound Redis denied by allowed_outbound_hosts");
         return Err(RedisErr::InvalidAddress);
-    }
+    };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(RedisErr::TooManyConnections);
     }
-    pool.get(address)
+    let tls = grants.tls.for_host(&target.host, target.port);
+    grants
+        .redis
+        .get(address, &tls)
         .await
         .map_err(|e| RedisErr::Other(format!("{e:#}")))
 }

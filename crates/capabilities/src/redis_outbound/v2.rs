@@ -22,14 +22,7 @@ impl v2::Host for CapabilitiesView<'_> {}
 
 impl v2::HostConnection for CapabilitiesView<'_> {
     async fn open(&mut self, address: String) -> R<Resource<RedisConnection>> {
-        let grants = &self.caps.grants;
-        let opened = connect(
-            &grants.outbound,
-            grants.redis.clone(),
-            self.caps.redis_connections,
-            &address,
-        )
-        .await;
+        let opened = connect(&self.caps.grants, self.caps.redis_connections, &address).await;
         match opened {
             Ok(c) => {
                 self.caps.redis_connections += 1;

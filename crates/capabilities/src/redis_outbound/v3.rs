@@ -31,15 +31,11 @@ impl v3::HostConnection for CapabilitiesView<'_> {
 
 impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
     async fn open(a: &Accessor<U, Self>, address: String) -> R<Resource<RedisConnection>> {
-        let (policy, pool, open) = a.with(|mut v| {
+        let (grants, open) = a.with(|mut v| {
             let v = v.get();
-            (
-                v.caps.grants.outbound.clone(),
-                v.caps.grants.redis.clone(),
-                v.caps.redis_connections,
-            )
+            (v.caps.grants.clone(), v.caps.redis_connections)
         });
-        match connect(&policy, pool, open, &address).await {
+        match connect(&grants, open, &address).await {
             Ok(c) => a.with(|mut v| {
                 let v = v.get();
                 v.caps.redis_connections += 1;
