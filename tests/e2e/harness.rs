@@ -284,6 +284,25 @@ impl AppDir {
 }
 
 /// A TOML string literal for a path.
+/// Starts wisp on `app`, with `runtime_config` (if any) written next to its manifest
+/// and passed with `--runtime-config-file`.
+pub fn start_app(app: &AppDir, runtime_config: Option<&str>) -> Wisp {
+    let manifest = app.manifest();
+    match runtime_config {
+        None => Wisp::start(&["-f", &manifest]),
+        Some(text) => {
+            app.write("runtime-config.toml", text);
+            let rc = app.path().join("runtime-config.toml");
+            Wisp::start(&[
+                "-f",
+                &manifest,
+                "--runtime-config-file",
+                rc.to_str().unwrap(),
+            ])
+        }
+    }
+}
+
 pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }

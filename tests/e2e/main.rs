@@ -16,6 +16,7 @@ mod outbound_mysql;
 mod outbound_postgres;
 mod outbound_postgres_v4;
 mod outbound_redis;
+mod outbound_tls;
 mod reuse;
 mod routing;
 mod sandbox;

@@ -20,24 +20,6 @@ async fn fetch(wisp: &Wisp, url: &str) -> (u16, String) {
     get(&wisp.url(&format!("/?op=fetch&url={}", encode(url)))).await
 }
 
-/// Starts wisp on `app` with `runtime_config` (if any) written next to its manifest.
-fn start(app: &AppDir, runtime_config: Option<&str>) -> Wisp {
-    let manifest = app.manifest();
-    match runtime_config {
-        None => Wisp::start(&["-f", &manifest]),
-        Some(text) => {
-            app.write("runtime-config.toml", text);
-            let rc = app.path().join("runtime-config.toml");
-            Wisp::start(&[
-                "-f",
-                &manifest,
-                "--runtime-config-file",
-                rc.to_str().unwrap(),
-            ])
-        }
-    }
-}
-
 #[tokio::test]
 async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
     let ca = TestCa::new();
@@ -47,7 +29,7 @@ async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
     ca.write_to(app.path());
 
     // The test CA is not among the webpki roots: the server is not trusted.
-    let wisp = start(&app, None);
+    let wisp = start_app(&app, None);
     let (status, body) = fetch(&wisp, &url).await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("TlsCertificateError"), "{body}");
@@ -59,7 +41,7 @@ async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
          ca_roots_file = \"ca.pem\"\n",
         upstream.port
     );
-    let wisp = start(&app, Some(&entry));
+    let wisp = start_app(&app, Some(&entry));
     let (status, body) = fetch(&wisp, &url).await;
     assert_eq!(status, 502, "{body}");
     drop(wisp);
@@ -68,7 +50,7 @@ async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
     let with_identity = format!(
         "{entry}client_cert_file = \"client.pem\"\nclient_private_key_file = \"client.key\"\n"
     );
-    let wisp = start(&app, Some(&with_identity));
+    let wisp = start_app(&app, Some(&with_identity));
     let (status, body) = fetch(&wisp, &url).await;
     assert_eq!(
         (status, body.as_str()),
@@ -89,7 +71,7 @@ async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
                 &format!("localhost:{}", upstream.port),
                 &format!("localhost:{port}"),
             );
-        let wisp = start(&app, Some(&elsewhere));
+        let wisp = start_app(&app, Some(&elsewhere));
         let (status, body) = fetch(&wisp, &url).await;
         assert_eq!(status, 502, "{component}:{port}: {body}");
     }
@@ -125,7 +107,7 @@ async fn connections_are_pooled_unless_the_runtime_config_turns_it_off() {
     ] {
         let upstream = Upstream::start();
         let app = probe_app(&format!("\"http://127.0.0.1:{}\"", upstream.port));
-        let wisp = start(&app, runtime_config);
+        let wisp = start_app(&app, runtime_config);
         for i in 0..4 {
             let url = format!("http://127.0.0.1:{}/n{i}", upstream.port);
             let (status, body) = fetch(&wisp, &url).await;
@@ -143,7 +125,7 @@ async fn connections_are_pooled_unless_the_runtime_config_turns_it_off() {
 #[tokio::test]
 async fn link_local_addresses_are_refused_through_wildcards() {
     let app = probe_app("\"http://*:*\", \"tcp://*:*\"");
-    let wisp = start(&app, None);
+    let wisp = start_app(&app, None);
     let (status, body) = fetch(&wisp, "http://169.254.169.254/latest/meta-data/").await;
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("DestinationIpProhibited"), "{body}");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 /// A `redis-server` of our own on a free loopback port, stopped on drop.
 pub struct Redis {
     child: Child,
+    _tls_dir: Option<tempfile::TempDir>,
     /// Its port.
     pub port: u16,
 }
@@ -25,17 +26,46 @@ impl Redis {
 
     /// Starts one on `port` (to bring a stopped one back at the same address).
     pub fn start_on(port: u16) -> Redis {
+        Self::launch(port, None)
+    }
+
+    /// Starts one speaking only TLS with `ca`'s server certificate, demanding a client
+    /// certificate `ca` signed.
+    pub fn start_tls(ca: &TestCa) -> Redis {
+        Self::launch(free_port(), Some(ca))
+    }
+
+    fn launch(port: u16, tls: Option<&TestCa>) -> Redis {
+        let mut args: Vec<String> = Vec::new();
+        let tls_dir = tls.map(|ca| {
+            let dir = tempfile::tempdir().unwrap();
+            ca.write_to(dir.path());
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            args.extend(
+                [
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port.to_string(),
+                    "--tls-cert-file",
+                    &file("server.pem"),
+                    "--tls-key-file",
+                    &file("server.key"),
+                    "--tls-ca-cert-file",
+                    &file("ca.pem"),
+                    "--tls-auth-clients",
+                    "yes",
+                ]
+                .map(str::to_owned),
+            );
+            dir
+        });
+        if tls.is_none() {
+            args.extend(["--port".to_owned(), port.to_string()]);
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -48,7 +78,11 @@ impl Redis {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, port }
+        Redis {
+            child,
+            _tls_dir: tls_dir,
+            port,
+        }
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -231,6 +265,17 @@ impl Mosquitto {
 
     /// Starts one (the test command installs `mosquitto` where it is missing).
     pub fn start() -> Mosquitto {
+        Self::launch(None).0
+    }
+
+    /// Starts one that also listens for TLS with `ca`'s server certificate, demanding a
+    /// client certificate `ca` signed; returns it and its TLS port.
+    pub fn start_tls(ca: &TestCa) -> (Mosquitto, u16) {
+        let (broker, tls_port) = Self::launch(Some(ca));
+        (broker, tls_port.expect("a TLS listener"))
+    }
+
+    fn launch(tls: Option<&TestCa>) -> (Mosquitto, Option<u16>) {
         let dir = tempfile::tempdir().unwrap();
         let passwords = dir.path().join("passwd");
         let ok = Command::new("mosquitto_passwd")
@@ -243,15 +288,25 @@ impl Mosquitto {
         assert!(ok, "mosquitto_passwd failed");
         let port = free_port();
         let config = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
-                 persistence false\nuser root\n",
-                passwords.display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "allow_anonymous false\npassword_file {}\npersistence false\nuser root\n\
+             listener {port} 127.0.0.1\n",
+            passwords.display()
+        );
+        let tls_port = tls.map(|ca| {
+            ca.write_to(dir.path());
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            let tls_port = free_port();
+            text.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n\
+                 require_certificate true\n",
+                file("ca.pem"),
+                file("server.pem"),
+                file("server.key")
+            ));
+            tls_port
+        });
+        std::fs::write(&config, text).unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&config)
@@ -260,18 +315,21 @@ impl Mosquitto {
             .spawn()
             .expect("start mosquitto (scripts/test installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        for p in std::iter::once(port).chain(tls_port) {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "mosquitto did not start on port {p}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        Mosquitto {
+        let broker = Mosquitto {
             child,
             _dir: dir,
             port,
-        }
+        };
+        (broker, tls_port)
     }
 
     /// Subscribes to `topic` with `mosquitto_sub` and returns once the subscription is
@@ -337,6 +395,15 @@ pub struct MariaDb {
 impl MariaDb {
     /// Starts one (the test command installs `mariadb-server` where it is missing).
     pub fn start() -> MariaDb {
+        Self::launch(None)
+    }
+
+    /// Starts one that offers TLS with `ca`'s server certificate.
+    pub fn start_tls(ca: &TestCa) -> MariaDb {
+        Self::launch(Some(ca))
+    }
+
+    fn launch(tls: Option<&TestCa>) -> MariaDb {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         // SAFETY: geteuid has no preconditions.
@@ -358,6 +425,16 @@ impl MariaDb {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
+        let mut tls_args = Vec::new();
+        if let Some(ca) = tls {
+            ca.write_to(dir.path());
+            let file = |name: &str| dir.path().join(name).display().to_string();
+            tls_args = vec![
+                format!("--ssl-ca={}", file("ca.pem")),
+                format!("--ssl-cert={}", file("server.pem")),
+                format!("--ssl-key={}", file("server.key")),
+            ];
+        }
         let child = Command::new("mariadbd")
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
@@ -370,6 +447,7 @@ impl MariaDb {
                 "--skip-log-bin",
                 "--character-set-server=utf8mb4",
             ])
+            .args(&tls_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -384,6 +462,7 @@ impl MariaDb {
             let created = Command::new("mariadb")
                 .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root"])
                 .arg(format!("-P{port}"))
+                .args(tls.map(|_| "--ssl"))
                 .args(["-e", "CREATE DATABASE IF NOT EXISTS wisp"])
                 .output()
                 .is_ok_and(|o| o.status.success());

@@ -4,11 +4,11 @@
 //! the webpki and system roots by default, or a `[[client_tls]]` entry's CA roots and
 //! client certificate.
 
+use crate::tls::TlsSettings;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use crate::tls::TlsSettings;
 use tokio::sync::OnceCell;
 
 /// How long to wait for Redis to accept a connection or answer a command.
@@ -24,12 +24,13 @@ pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionM
         redis::Client::build_with_tls(
             url,
             redis::TlsCertificates {
-                client_tls: tls.identity_pem.as_ref().map(|(cert, key)| {
-                    redis::ClientTlsConfig {
+                client_tls: tls
+                    .identity_pem
+                    .as_ref()
+                    .map(|(cert, key)| redis::ClientTlsConfig {
                         client_cert: cert.clone(),
                         client_key: key.clone(),
-                    }
-                }),
+                    }),
                 root_cert: tls.ca_roots_pem.clone(),
             },
         )

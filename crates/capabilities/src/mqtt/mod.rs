@@ -7,10 +7,10 @@
 //! once the broker accepted the session; `publish` returns once the message is on the
 //! wire (QoS 0), acknowledged (QoS 1, `PUBACK`) or completed (QoS 2, `PUBCOMP`).
 
+use crate::ComponentGrants;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
 };
-use crate::ComponentGrants;
 use rumqttc::{TlsConfiguration, Transport};
 use std::sync::Arc;
 use std::time::Duration;

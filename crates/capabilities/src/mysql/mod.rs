@@ -8,14 +8,13 @@
 //! the URL's to ask for (`?require_ssl=true`, with `verify_ca` / `verify_identity`);
 //! it then uses the component's `[[client_tls]]` settings for the server, if any.
 
+use crate::ComponentGrants;
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
+use crate::tls::TlsSettings;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
-use crate::ComponentGrants;
-use crate::tls::TlsSettings;
 use mysql_async::{
-    ClientIdentity, Column, Opts, OptsBuilder, Params, Pool, PoolConstraints,
-    PoolOpts, Row, Value,
+    ClientIdentity, Column, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Row, Value,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,14 +49,17 @@ impl MysqlPools {
             let no_built_in = ssl.disable_built_in_roots() || !tls.use_webpki_roots;
             let ssl = ssl
                 .with_disable_built_in_roots(no_built_in)
-                .with_root_certs(tls.ca_roots_pem.iter().map(|pem| pem.clone().into()).collect());
+                .with_root_certs(
+                    tls.ca_roots_pem
+                        .iter()
+                        .map(|pem| pem.clone().into())
+                        .collect(),
+                );
             match &tls.identity_pem {
-                Some((cert, key)) => {
-                    ssl.with_client_identity(Some(ClientIdentity::new(
+                Some((cert, key)) => ssl.with_client_identity(Some(ClientIdentity::new(
                     cert.clone().into(),
                     key.clone().into(),
-                )))
-                }
+                ))),
                 None => ssl,
             }
         });

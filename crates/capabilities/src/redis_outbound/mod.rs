@@ -4,9 +4,9 @@
 //! is `invalid-address`, as in Spin, and no connection is attempted. Connections are
 //! pooled per URL across the app.
 
+use crate::ComponentGrants;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
-use crate::ComponentGrants;
 
 /// How many Redis connections one instance may hold open at once.
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 64;
