@@ -3,7 +3,9 @@
 //! found) `wasmtime serve`, one after another on this machine, loads each with `wrk`
 //! (server pinned to one CPU, wrk to the other), and prints a Markdown table of
 //! requests/s, latency, peak memory and start-up time, each next to its ratio to native;
-//! the same figures go to `bench/results/<date>.json`.
+//! the same figures go to `bench/results/<date>.json`. `wisp-bench outbound` does the
+//! same for outbound HTTP: a guest proxy under wisp against a native proxy, both in front
+//! of the same native upstream (`bench/results/<date>-outbound.json`).
 
 mod http;
 
@@ -20,10 +22,13 @@ struct Cli {
 enum Command {
     /// HTTP hello-world: native hyper vs wisp vs `wasmtime serve`, under wrk.
     Http(http::HttpArgs),
+    /// Outbound HTTP: a native hyper proxy vs a wisp guest proxy to the same upstream.
+    Outbound(http::HttpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Http(args) => http::run(args),
+        Command::Outbound(args) => http::run_outbound(args),
     }
 }

@@ -1,4 +1,5 @@
-//! `wisp-bench http`: builds what it needs, measures each server in turn, reports.
+//! `wisp-bench http` and `wisp-bench outbound`: build what they need, measure each
+//! server in turn, report.
 
 mod load;
 mod report;
@@ -87,9 +88,10 @@ fn which(name: &str) -> Option<PathBuf> {
     })
 }
 
-/// Builds the hello guest, `wisp` and the native server; returns the guest's path.
+/// Builds `wisp`, the native servers and the example guests; returns the hello guest's
+/// path.
 fn build(root: &Path) -> Result<PathBuf> {
-    eprintln!("building wisp, the native baseline and the hello guest…");
+    eprintln!("building wisp, the native baselines and the example guests…");
     run_checked(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     run_checked(Command::new("cargo").current_dir(root).args([
         "build",
@@ -100,15 +102,14 @@ fn build(root: &Path) -> Result<PathBuf> {
         "-p",
         "wisp-bench",
     ]))?;
-    let guest_dir = root.join("examples/hello-rust");
-    run_checked(Command::new("cargo").current_dir(&guest_dir).args([
-        "build",
-        "--release",
-        "-q",
-        "--target",
-        "wasm32-wasip2",
-    ]))?;
-    Ok(guest_dir.join("target/wasm32-wasip2/release/hello_rust.wasm"))
+    for example in ["hello-rust", "proxy-rust"] {
+        run_checked(
+            Command::new("cargo")
+                .current_dir(root.join("examples").join(example))
+                .args(["build", "--release", "-q", "--target", "wasm32-wasip2"]),
+        )?;
+    }
+    Ok(root.join("examples/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm"))
 }
 
 /// Start-up times, then every connection count under load, for one server.
@@ -161,16 +162,48 @@ pub fn run(args: HttpArgs) -> Result<()> {
             ),
         },
     ];
+    let (rows, startups) = measure_all(&specs, &args)?;
+    let results = report::Results::new(&args, rows, startups);
+    write_results(&root, &args, &results, "")
+}
+
+/// `wisp-bench outbound`: a native upstream (`native-hello`, on the load generator's
+/// CPU) behind three proxies, one after another on the server CPU — a native hyper proxy
+/// with hyper-util's pooled client, and `examples/proxy-rust` under wisp, fresh
+/// instance and instance reuse — so the ratios are outbound HTTP through a guest against
+/// a native client to the same server.
+pub fn run_outbound(args: HttpArgs) -> Result<()> {
+    let root = repo_root();
+    ensure_wrk()?;
+    build(&root)?;
+    let release = root.join("target/release");
+    let upstream = Server::start(&Spec::native(&release.join("native-hello")), args.load_cpu)?;
+    let base = upstream.base();
+    eprintln!("upstream: native-hello at {base}");
+    let cache = tempfile::tempdir()?;
+    let (wisp, proxy) = (release.join("wisp"), root.join("examples/proxy-rust"));
+    let specs = [
+        Spec::native_proxy(&release.join("native-proxy"), &base),
+        Spec::wisp(&wisp, &proxy, cache.path()).with_env("UPSTREAM", &base),
+        Spec::wisp_reuse(&wisp, &proxy, cache.path()).with_env("UPSTREAM", &base),
+    ];
+    let (rows, startups) = measure_all(&specs, &args)?;
+    let results = report::Results::new(&args, rows, startups);
+    write_results(&root, &args, &results, "-outbound")
+}
+
+/// Measures every spec in turn; a peer that will not run is a row saying why.
+fn measure_all(specs: &[Spec], args: &HttpArgs) -> Result<(Vec<Row>, Vec<Startup>)> {
     let mut rows = Vec::new();
     let mut startups = Vec::new();
-    for spec in &specs {
+    for spec in specs {
         if let Some(why) = &spec.not_run {
             eprintln!("{}: not run ({why})", spec.name);
             rows.push(Row::not_run(&spec.name, why));
             startups.push(Startup::not_run(&spec.name));
             continue;
         }
-        match measure(spec, &args) {
+        match measure(spec, args) {
             Ok((row, startup)) => {
                 rows.push(row);
                 startups.push(startup);
@@ -185,18 +218,29 @@ pub fn run(args: HttpArgs) -> Result<()> {
             Err(e) => return Err(e.context(format!("measuring {}", spec.name))),
         }
     }
-    let results = report::Results::new(&args, rows, startups);
+    Ok((rows, startups))
+}
+
+/// Prints the table and writes the JSON (`bench/results/<date><suffix>.json` unless
+/// `--out` says otherwise).
+fn write_results(
+    root: &Path,
+    args: &HttpArgs,
+    results: &report::Results,
+    suffix: &str,
+) -> Result<()> {
     println!("{}", results.markdown());
     let out = match &args.out {
         Some(p) => p.clone(),
-        None => root
-            .join("bench/results")
-            .join(format!("{}.json", chrono::Utc::now().format("%Y-%m-%d"))),
+        None => root.join("bench/results").join(format!(
+            "{}{suffix}.json",
+            chrono::Utc::now().format("%Y-%m-%d")
+        )),
     };
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&out, serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(&out, serde_json::to_string_pretty(results)?)?;
     eprintln!("results written to {}", out.display());
     Ok(())
 }

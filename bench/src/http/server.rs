@@ -18,6 +18,7 @@ pub struct Spec {
     pub name: String,
     program: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     /// A compile cache the server uses, emptied before a cold start.
     cache_dir: Option<PathBuf>,
     /// Why this server is skipped, when it is.
@@ -33,10 +34,31 @@ impl Spec {
             name: "native hyper".into(),
             program: bin.to_path_buf(),
             args: vec!["{addr}".into()],
+            env: Vec::new(),
             cache_dir: None,
             not_run: None,
             optional: false,
         }
+    }
+
+    /// The native outbound baseline in `bench/src/bin/native_proxy.rs`, forwarding to
+    /// `upstream`.
+    pub fn native_proxy(bin: &Path, upstream: &str) -> Spec {
+        Spec {
+            name: "native hyper proxy".into(),
+            program: bin.to_path_buf(),
+            args: vec!["{addr}".into(), upstream.into()],
+            env: Vec::new(),
+            cache_dir: None,
+            not_run: None,
+            optional: false,
+        }
+    }
+
+    /// This spec with `name=value` in the server's environment.
+    pub fn with_env(mut self, name: &str, value: &str) -> Spec {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// `wisp up` on the hello example, with its own compile cache.
@@ -54,6 +76,7 @@ impl Spec {
                 "--cache-dir".into(),
                 cache_dir.display().to_string(),
             ],
+            env: Vec::new(),
             cache_dir: Some(cache_dir),
             not_run: None,
             optional: false,
@@ -94,6 +117,7 @@ impl Spec {
                 format!("cache-config={}", config.display()),
                 guest.display().to_string(),
             ],
+            env: Vec::new(),
             cache_dir: Some(cache_dir),
             not_run: None,
             optional: true,
@@ -106,6 +130,7 @@ impl Spec {
             name: name.into(),
             program: PathBuf::new(),
             args: Vec::new(),
+            env: Vec::new(),
             cache_dir: None,
             not_run: Some(why.into()),
             optional: true,
@@ -123,6 +148,7 @@ impl Spec {
             None => Command::new(&self.program),
         };
         cmd.args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -211,6 +237,11 @@ impl Server {
             .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .with_context(|| format!("no {field} in /proc/{}/status", self.child.id()))
+    }
+
+    /// `http://ADDR`, without the path.
+    pub fn base(&self) -> String {
+        self.url.trim_end_matches(PATH).to_owned()
     }
 
     /// Resident memory now, in KiB.
