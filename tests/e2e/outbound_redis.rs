@@ -108,3 +108,16 @@ async fn ungranted_addresses_are_invalid_and_never_connected() {
     let (status, body) = get(&plain.url(&format!("/?op=redis-open&addr={}", granted.url()))).await;
     assert!(status == 500 && body.contains("InvalidAddress"), "{body}");
 }
+
+#[tokio::test]
+async fn wildcards_do_not_reach_link_local_addresses() {
+    let app = redis_app("\"redis://*:*\", \"mysql://*:*\"");
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let (status, body) = get(&wisp.url("/?op=redis-open&addr=redis://169.254.169.254:6379")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("InvalidAddress"), "{body}");
+    let (status, body) =
+        get(&wisp.url("/?op=mysql-open&addr=mysql://root@169.254.169.254/db")).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("address not allowed"), "{body}");
+}

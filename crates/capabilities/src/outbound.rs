@@ -5,7 +5,37 @@
 
 use crate::CapabilityError;
 use crate::variables::AppVariables;
-use wisp_manifest::outbound::{AllowedHost, OutboundPolicy, parse_pattern};
+use std::net::IpAddr;
+use wisp_manifest::outbound::{AllowedHost, OutboundPolicy, OutboundTarget, parse_pattern};
+
+/// The target `url` names if `policy` lets a database or broker client connect there:
+/// its scheme is one of `schemes`, an entry allows it, and the addresses its host
+/// resolves to are not link-local ones no entry names (the clients resolve the name
+/// again themselves; this refuses the metadata address a wildcard would reach).
+pub(crate) async fn allowed_target(
+    policy: &OutboundPolicy,
+    url: &str,
+    schemes: &[&str],
+) -> Option<OutboundTarget> {
+    let target = policy.allowed_url(url, schemes)?;
+    let addresses: Vec<IpAddr> = match target.host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        // A name that does not resolve fails in the client, with its own error.
+        Err(_) => tokio::net::lookup_host((target.host.as_str(), target.port))
+            .await
+            .map(|addrs| addrs.map(|a| a.ip()).collect())
+            .unwrap_or_default(),
+    };
+    if addresses
+        .iter()
+        .all(|ip| policy.allows_resolved(&target.host, *ip))
+    {
+        Some(target)
+    } else {
+        tracing::debug!(host = %target.host, "outbound connection to a link-local address denied");
+        None
+    }
+}
 
 /// Resolves `component`'s `allowed_outbound_hosts`. A template that renders to a
 /// malformed entry is an error naming the component and the entry as written (never the

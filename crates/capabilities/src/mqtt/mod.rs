@@ -144,9 +144,8 @@ async fn open(
     password: String,
     keep_alive_secs: u64,
 ) -> Result<MqttConnection, MqttErr> {
-    let Some(target) = grants
-        .outbound
-        .allowed_url(address, &["mqtt", "tcp", "mqtts"])
+    let Some(target) =
+        crate::outbound::allowed_target(&grants.outbound, address, &["mqtt", "tcp", "mqtts"]).await
     else {
         tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
         return Err(MqttErr::InvalidAddress);

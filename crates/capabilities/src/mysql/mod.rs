@@ -233,7 +233,8 @@ fn params(values: Vec<rdbms::ParameterValue>) -> Params {
 
 /// Opens a pooled connection to `address` if the component's grant allows it.
 async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection, rdbms::Error> {
-    let Some(target) = grants.outbound.allowed_url(address, &["mysql"]) else {
+    let Some(target) = crate::outbound::allowed_target(&grants.outbound, address, &["mysql"]).await
+    else {
         tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
         return Err(rdbms::Error::ConnectionFailed(
             "address not allowed: add it to the component's allowed_outbound_hosts \

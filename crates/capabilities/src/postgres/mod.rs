@@ -167,8 +167,8 @@ pub(crate) async fn open(
     address: &str,
     ca_root: Option<&str>,
 ) -> Result<PgConnection, PgError> {
-    if policy
-        .allowed_url(address, &["postgres", "postgresql"])
+    if crate::outbound::allowed_target(policy, address, &["postgres", "postgresql"])
+        .await
         .is_none()
     {
         tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");

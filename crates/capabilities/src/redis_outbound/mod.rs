@@ -80,7 +80,9 @@ async fn connect(
     open: usize,
     address: &str,
 ) -> Result<ConnectionManager, RedisErr> {
-    let Some(target) = grants.outbound.allowed_url(address, &["redis", "rediss"]) else {
+    let Some(target) =
+        crate::outbound::allowed_target(&grants.outbound, address, &["redis", "rediss"]).await
+    else {
         tracing::debug!("outbound Redis denied by allowed_outbound_hosts");
         return Err(RedisErr::InvalidAddress);
     };
