@@ -182,10 +182,14 @@ pub fn run_outbound(args: HttpArgs) -> Result<()> {
     eprintln!("upstream: native-hello at {base}");
     let cache = tempfile::tempdir()?;
     let (wisp, proxy) = (release.join("wisp"), root.join("examples/proxy-rust"));
+    // The guest reads its upstream from its environment (`[component.proxy]
+    // environment`), which `--env` overrides.
+    let upstream_env = format!("UPSTREAM={base}");
+    let to_upstream = ["--env", upstream_env.as_str()];
     let specs = [
         Spec::native_proxy(&release.join("native-proxy"), &base),
-        Spec::wisp(&wisp, &proxy, cache.path()).with_env("UPSTREAM", &base),
-        Spec::wisp_reuse(&wisp, &proxy, cache.path()).with_env("UPSTREAM", &base),
+        Spec::wisp(&wisp, &proxy, cache.path()).with_args(&to_upstream),
+        Spec::wisp_reuse(&wisp, &proxy, cache.path()).with_args(&to_upstream),
     ];
     let (rows, startups) = measure_all(&specs, &args)?;
     let results = report::Results::new(&args, rows, startups);

@@ -18,7 +18,6 @@ pub struct Spec {
     pub name: String,
     program: PathBuf,
     args: Vec<String>,
-    env: Vec<(String, String)>,
     /// A compile cache the server uses, emptied before a cold start.
     cache_dir: Option<PathBuf>,
     /// Why this server is skipped, when it is.
@@ -34,7 +33,6 @@ impl Spec {
             name: "native hyper".into(),
             program: bin.to_path_buf(),
             args: vec!["{addr}".into()],
-            env: Vec::new(),
             cache_dir: None,
             not_run: None,
             optional: false,
@@ -48,16 +46,15 @@ impl Spec {
             name: "native hyper proxy".into(),
             program: bin.to_path_buf(),
             args: vec!["{addr}".into(), upstream.into()],
-            env: Vec::new(),
             cache_dir: None,
             not_run: None,
             optional: false,
         }
     }
 
-    /// This spec with `name=value` in the server's environment.
-    pub fn with_env(mut self, name: &str, value: &str) -> Spec {
-        self.env.push((name.into(), value.into()));
+    /// This spec with `extra` after its arguments.
+    pub fn with_args(mut self, extra: &[&str]) -> Spec {
+        self.args.extend(extra.iter().map(|a| a.to_string()));
         self
     }
 
@@ -76,7 +73,6 @@ impl Spec {
                 "--cache-dir".into(),
                 cache_dir.display().to_string(),
             ],
-            env: Vec::new(),
             cache_dir: Some(cache_dir),
             not_run: None,
             optional: false,
@@ -117,7 +113,6 @@ impl Spec {
                 format!("cache-config={}", config.display()),
                 guest.display().to_string(),
             ],
-            env: Vec::new(),
             cache_dir: Some(cache_dir),
             not_run: None,
             optional: true,
@@ -130,7 +125,6 @@ impl Spec {
             name: name.into(),
             program: PathBuf::new(),
             args: Vec::new(),
-            env: Vec::new(),
             cache_dir: None,
             not_run: Some(why.into()),
             optional: true,
@@ -148,7 +142,6 @@ impl Spec {
             None => Command::new(&self.program),
         };
         cmd.args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
