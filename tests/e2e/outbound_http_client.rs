@@ -123,6 +123,23 @@ async fn connections_are_pooled_unless_the_runtime_config_turns_it_off() {
 }
 
 #[tokio::test]
+async fn an_instance_may_have_64_requests_in_flight() {
+    let upstream = Upstream::start();
+    let app = probe_app(&format!("\"http://127.0.0.1:{}\"", upstream.port));
+    let wisp = start_app(&app, None);
+    let url = format!("http://127.0.0.1:{}/slot", upstream.port);
+    let fan_out = |n: usize| wisp.url(&format!("/?op=fan-out&n={n}&url={}", encode(&url)));
+    let (status, body) = get(&fan_out(70)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "responses=64 ConnectionLimitReached=6")
+    );
+    // The slots were the instance's: the next request's instance has all of them.
+    let (status, body) = get(&fan_out(64)).await;
+    assert_eq!((status, body.as_str()), (200, "responses=64"));
+}
+
+#[tokio::test]
 async fn link_local_addresses_are_refused_through_wildcards() {
     let app = probe_app("\"http://*:*\", \"tcp://*:*\"");
     let wisp = start_app(&app, None);

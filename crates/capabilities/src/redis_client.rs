@@ -49,10 +49,13 @@ pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionM
     .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))
 }
 
+/// A Redis URL and the id of the TLS setting its connection was made with.
+type PoolKey = (String, usize);
+
 /// One connection per Redis URL and TLS setting, shared by every instance of the app.
 #[derive(Default)]
 pub struct RedisPool {
-    by_url: Mutex<HashMap<(String, usize), Arc<OnceCell<ConnectionManager>>>>,
+    by_url: Mutex<HashMap<PoolKey, Arc<OnceCell<ConnectionManager>>>>,
 }
 
 impl RedisPool {

@@ -2,6 +2,7 @@
 //! service-chaining tests.
 
 use std::io::{Read as _, Write as _};
+use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
 
 /// What came back from a request.
@@ -13,20 +14,7 @@ pub struct Fetched {
 /// Sends `method url` with `body_len` bytes of `y` as its body (streamed in 16 KiB
 /// writes) and reads the whole response. The error is the host's error code, as text.
 pub fn fetch(method: Method, url: &str, body_len: usize) -> Result<Fetched, String> {
-    let (scheme, rest) = url.split_once("://").ok_or("url has no scheme")?;
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(split);
-    let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
-    let req = OutgoingRequest::new(Fields::new());
-    let _ = req.set_method(&method);
-    let _ = req.set_scheme(Some(&match scheme {
-        "http" => Scheme::Http,
-        "https" => Scheme::Https,
-        other => Scheme::Other(other.to_owned()),
-    }));
-    let _ = req.set_authority(Some(authority));
-    let _ = req.set_path_with_query(Some(&path));
-    let out_body = req.body().map_err(|_| "request body taken")?;
+    let (req, out_body) = request(method, url)?;
     let future = wasi::http::outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
     // A refused request closes its body stream, and a server may answer without reading
     // the body at all (an in-process callee drops it when it finishes): what counts is
@@ -49,6 +37,58 @@ pub fn fetch(method: Method, url: &str, body_len: usize) -> Result<Fetched, Stri
     }
     Ok(Fetched { status, body })
 }
+
+/// A request for `method url`, and its body to write.
+fn request(method: Method, url: &str) -> Result<(OutgoingRequest, OutgoingBody), String> {
+    let (scheme, rest) = url.split_once("://").ok_or("url has no scheme")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+    let req = OutgoingRequest::new(Fields::new());
+    let _ = req.set_method(&method);
+    let _ = req.set_scheme(Some(&match scheme {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => Scheme::Other(other.to_owned()),
+    }));
+    let _ = req.set_authority(Some(authority));
+    let _ = req.set_path_with_query(Some(&path));
+    let out_body = req.body().map_err(|_| "request body taken")?;
+    Ok((req, out_body))
+}
+/// Starts `n` GETs of `url` at once and holds every response (bodies unread), then
+/// reports how many got a response and how the others failed: how a test sees the
+/// host's cap on requests in flight per instance.
+pub fn fan_out(url: &str, n: usize) -> String {
+    let mut pending = Vec::new();
+    let mut errors: std::collections::BTreeMap<String, usize> = Default::default();
+    for _ in 0..n {
+        let started = request(Method::Get, url).and_then(|(req, body)| {
+            let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+            let _ = OutgoingBody::finish(body, None);
+            Ok(future)
+        });
+        match started {
+            Ok(future) => pending.push(future),
+            Err(e) => *errors.entry(e).or_default() += 1,
+        }
+    }
+    let mut held = Vec::new();
+    for future in pending {
+        future.subscribe().block();
+        match future.get() {
+            Some(Ok(Ok(response))) => held.push(response),
+            Some(Ok(Err(e))) => *errors.entry(format!("{e:?}")).or_default() += 1,
+            _ => *errors.entry("no result".into()).or_default() += 1,
+        }
+    }
+    let mut report = format!("responses={}", held.len());
+    for (error, count) in errors {
+        report.push_str(&format!(" {error}={count}"));
+    }
+    report
+}
+
 
 fn write_body(out_body: OutgoingBody, len: usize) -> Result<(), String> {
     {

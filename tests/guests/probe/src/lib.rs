@@ -191,6 +191,12 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                     Err(e) => respond(out, 502, format!("fetch error: {e}").as_bytes()),
                 }
             }
+            Some("fan-out") => {
+                // `n` GETs of `url` in flight at once, every response held.
+                let url = param("url").unwrap_or_default();
+                let n = param("n").and_then(|n| n.parse().ok()).unwrap_or(1);
+                respond(out, 200, fetch::fan_out(&url, n).as_bytes());
+            }
             Some("chain-self") => {
                 // Calls itself through the app, forever: only the host's depth limit ends it.
                 let url = format!("http://self.alt{path_with_query}");
