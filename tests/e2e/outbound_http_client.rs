@@ -132,7 +132,7 @@ async fn an_instance_may_have_64_requests_in_flight() {
     let (status, body) = get(&fan_out(70)).await;
     assert_eq!(
         (status, body.as_str()),
-        (200, "responses=64 ConnectionLimitReached=6")
+        (200, "responses=64 ErrorCode::ConnectionLimitReached=6")
     );
     // The slots were the instance's: the next request's instance has all of them.
     let (status, body) = get(&fan_out(64)).await;
