@@ -17,7 +17,7 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connects to `url` (with `tls` for `rediss://`), failing if Redis cannot be reached
 /// within [`REDIS_TIMEOUT`].
 pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionManager> {
-    let client = if tls.id == 0 {
+    let client = if tls.is_default() {
         redis::Client::open(url)
     } else {
         // The redis crate takes PEM; an entry's CA roots replace its default roots.

@@ -76,6 +76,13 @@ pub struct TlsSettings {
     pub identity_pem: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+impl TlsSettings {
+    /// Whether this is the setting used where no `[[client_tls]]` entry applies.
+    pub fn is_default(&self) -> bool {
+        self.id == 0
+    }
+}
+
 /// The setting used where no `[[client_tls]]` entry applies: the webpki roots.
 pub fn default_settings() -> Arc<TlsSettings> {
     static DEFAULT: LazyLock<Arc<TlsSettings>> = LazyLock::new(|| {

@@ -45,9 +45,12 @@ pub struct ComponentHttpClient {
     connector: Connector,
     pooling: bool,
     app_in_flight: Option<Arc<Semaphore>>,
-    /// One pool per connect timeout the guests ask for (almost always just the default):
-    /// hyper-util's connector takes no per-request settings.
-    pools: Mutex<Vec<(Duration, Pool)>>,
+    /// The pool for requests with the default connect timeout: nearly all of them, so
+    /// they take no lock.
+    default_pool: Pool,
+    /// One pool per other connect timeout a guest asks for: hyper-util's connector
+    /// takes no per-request settings.
+    other_pools: Mutex<Vec<(Duration, Pool)>>,
 }
 
 impl ComponentHttpClient {
@@ -57,30 +60,39 @@ impl ComponentHttpClient {
         tls: Arc<ComponentTls>,
         grant: &OutboundHttpGrant,
     ) -> Self {
+        let connector = Connector {
+            policy,
+            tls,
+            connect_timeout: DEFAULT_TIMEOUT,
+        };
+        let pooling = grant.connection_pooling;
         Self {
-            connector: Connector {
-                policy,
-                tls,
-                connect_timeout: DEFAULT_TIMEOUT,
-            },
-            pooling: grant.connection_pooling,
+            default_pool: new_pool(connector.clone(), pooling),
+            connector,
+            pooling,
             app_in_flight: grant.in_flight.clone(),
-            pools: Mutex::new(Vec::new()),
+            other_pools: Mutex::new(Vec::new()),
         }
     }
 
+    /// What this component may reach.
+    pub fn policy(&self) -> &Arc<OutboundPolicy> {
+        &self.connector.policy
+    }
+
     fn pool(&self, connect_timeout: Duration) -> Pool {
-        let mut pools = self.pools.lock().expect("http client pools lock");
+        if connect_timeout == DEFAULT_TIMEOUT {
+            return self.default_pool.clone();
+        }
+        let mut pools = self.other_pools.lock().expect("http client pools lock");
         if let Some((_, pool)) = pools.iter().find(|(t, _)| *t == connect_timeout) {
             return pool.clone();
         }
-        let pool = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(if self.pooling { MAX_IDLE_PER_HOST } else { 0 })
-            .build(Connector {
-                connect_timeout,
-                ..self.connector.clone()
-            });
+        let connector = Connector {
+            connect_timeout,
+            ..self.connector.clone()
+        };
+        let pool = new_pool(connector, self.pooling);
         pools.push((connect_timeout, pool.clone()));
         pool
     }
@@ -129,6 +141,14 @@ impl ComponentHttpClient {
             .boxed_unsync()
         }))
     }
+}
+
+/// A pool whose connections `connector` makes; `pooling` off keeps none idle.
+fn new_pool(connector: Connector, pooling: bool) -> Pool {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(if pooling { MAX_IDLE_PER_HOST } else { 0 })
+        .build(connector)
 }
 
 /// A response body that fails when the server goes quiet for longer than the

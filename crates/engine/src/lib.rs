@@ -333,7 +333,6 @@ impl WispEngine {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             http_hooks: OutboundHttp {
-                policy: grants.caps.outbound().clone(),
                 chain,
                 client: grants.http_client.clone(),
                 in_flight: None,

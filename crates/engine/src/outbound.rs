@@ -56,7 +56,6 @@ pub struct ChainContext {
 /// `wasi:http` hooks for one instance: allow what the policy grants, deny the rest with
 /// `HttpRequestDenied`, route app-internal hosts in process.
 pub struct OutboundHttp {
-    pub(crate) policy: Arc<OutboundPolicy>,
     pub(crate) chain: ChainContext,
     pub(crate) client: Arc<ComponentHttpClient>,
     /// This instance's in-flight network requests, made on its first one.
@@ -76,7 +75,7 @@ impl OutboundHttp {
         let scheme = uri.scheme_str().unwrap_or("https");
         let target = OutboundTarget::new(scheme, authority.host(), authority.port_u16())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        if !self.policy.allows(&target) {
+        if !self.client.policy().allows(&target) {
             tracing::debug!(%target, "outbound HTTP denied by allowed_outbound_hosts");
             return Err(HttpError::HttpRequestDenied);
         }

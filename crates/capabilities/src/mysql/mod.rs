@@ -43,7 +43,7 @@ impl MysqlPools {
         }
         let opts = Opts::from_url(url).map_err(|e| e.to_string())?;
         let ssl = opts.ssl_opts().cloned().map(|ssl| {
-            if tls.id == 0 {
+            if tls.is_default() {
                 return ssl;
             }
             let no_built_in = ssl.disable_built_in_roots() || !tls.use_webpki_roots;
