@@ -275,6 +275,15 @@ impl AppDir {
         self.dir.path().join("spin.toml").display().to_string()
     }
 
+    /// Writes `runtime-config.toml` next to the manifest; its path.
+    pub fn write_runtime_config(&self, text: &str) -> String {
+        self.write("runtime-config.toml", text);
+        self.path()
+            .join("runtime-config.toml")
+            .display()
+            .to_string()
+    }
+
     /// Writes a file inside the app folder.
     pub fn write(&self, rel: &str, contents: &str) {
         let p = self.dir.path().join(rel);
@@ -283,7 +292,6 @@ impl AppDir {
     }
 }
 
-/// A TOML string literal for a path.
 /// Starts wisp on `app`, with `runtime_config` (if any) written next to its manifest
 /// and passed with `--runtime-config-file`.
 pub fn start_app(app: &AppDir, runtime_config: Option<&str>) -> Wisp {
@@ -291,18 +299,19 @@ pub fn start_app(app: &AppDir, runtime_config: Option<&str>) -> Wisp {
     match runtime_config {
         None => Wisp::start(&["-f", &manifest]),
         Some(text) => {
-            app.write("runtime-config.toml", text);
-            let rc = app.path().join("runtime-config.toml");
-            Wisp::start(&[
-                "-f",
-                &manifest,
-                "--runtime-config-file",
-                rc.to_str().unwrap(),
-            ])
+            let rc = app.write_runtime_config(text);
+            Wisp::start(&["-f", &manifest, "--runtime-config-file", &rc])
         }
     }
 }
 
+/// `wisp up` on `app` with `runtime_config` must fail: its stderr.
+pub fn up_fails_with_runtime_config(app: &AppDir, runtime_config: &str) -> String {
+    let rc = app.write_runtime_config(runtime_config);
+    up_fails(&["-f", &app.manifest(), "--runtime-config-file", &rc])
+}
+
+/// A TOML string literal for a path.
 pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
 }

@@ -81,18 +81,11 @@ async fn https_trusts_client_tls_roots_and_presents_the_client_certificate() {
 #[tokio::test]
 async fn a_client_tls_entry_with_a_missing_file_stops_the_load() {
     let app = probe_app("\"https://localhost\"");
-    app.write(
-        "runtime-config.toml",
+    let err = up_fails_with_runtime_config(
+        &app,
         "[[client_tls]]\ncomponent_ids = [\"probe\"]\nhosts = [\"localhost\"]\n\
          ca_roots_file = \"missing-ca.pem\"\n",
     );
-    let rc = app.path().join("runtime-config.toml");
-    let err = up_fails(&[
-        "-f",
-        &app.manifest(),
-        "--runtime-config-file",
-        rc.to_str().unwrap(),
-    ]);
     assert!(
         err.contains("[[client_tls]] entry 1") && err.contains("missing-ca.pem"),
         "{err}"

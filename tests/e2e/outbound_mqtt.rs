@@ -27,10 +27,7 @@ async fn every_qos_reaches_a_subscriber() {
             broker.port
         ));
         assert_eq!(get(&url).await, (200, "published".into()), "qos {qos}");
-        let got = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| !l.starts_with("Client "));
+        let got = crate::servers::next_message(&mut lines);
         assert_eq!(got.as_deref(), Some(format!("qos-{qos}").as_str()));
     }
     let _ = sub.kill();

@@ -77,10 +77,7 @@ async fn mqtts_verifies_the_broker_and_presents_the_client_certificate() {
     let (mut sub, mut lines) = broker.subscribe("wisp/tls");
     let wisp = start_app(&app, Some(&client_tls(&host, true)));
     assert_eq!(get(&wisp.url(&publish)).await, (200, "published".into()));
-    let got = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| !l.starts_with("Client "));
+    let got = crate::servers::next_message(&mut lines);
     let _ = sub.kill();
     let _ = sub.wait();
     assert_eq!(got.as_deref(), Some("secret-news"));

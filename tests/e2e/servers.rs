@@ -375,6 +375,16 @@ impl Mosquitto {
     }
 }
 
+/// The next message payload a [`Mosquitto::subscribe`] child printed, skipping the
+/// `Client …` lines its `-d` flag adds.
+pub fn next_message(
+    lines: &mut std::io::Lines<BufReader<std::process::ChildStdout>>,
+) -> Option<String> {
+    lines
+        .map_while(Result::ok)
+        .find(|l| !l.starts_with("Client "))
+}
+
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         let _ = self.child.kill();

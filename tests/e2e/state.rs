@@ -271,31 +271,17 @@ fn unserved_labels_and_bad_runtime_configs_fail_at_startup() {
             "missing field `url`",
         ),
     ] {
-        app.write("runtime-config.toml", body);
-        let rc = app.path().join("runtime-config.toml");
-        let err = up_fails(&[
-            "-f",
-            &app.manifest(),
-            "--runtime-config-file",
-            rc.to_str().unwrap(),
-        ]);
+        let err = up_fails_with_runtime_config(&app, body);
         assert!(err.contains(expect), "{body}: {err}");
     }
     // A Redis nobody listens on.
     let port = free_port();
-    app.write(
-        "runtime-config.toml",
+    let err = up_fails_with_runtime_config(
+        &app,
         &format!(
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n"
         ),
     );
-    let rc = app.path().join("runtime-config.toml");
-    let err = up_fails(&[
-        "-f",
-        &app.manifest(),
-        "--runtime-config-file",
-        rc.to_str().unwrap(),
-    ]);
     assert!(err.contains("cannot reach Redis"), "{err}");
 }
 

@@ -194,10 +194,7 @@ async fn spin_sdk_7_redis_and_mqtt_reach_granted_servers_only() {
         broker.port
     ));
     assert_eq!(get(&url).await, (200, "published".into()));
-    let got = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| !l.starts_with("Client "));
+    let got = crate::servers::next_message(&mut lines);
     let _ = sub.kill();
     let _ = sub.wait();
     assert_eq!(got.as_deref(), Some("v3"));
