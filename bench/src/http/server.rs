@@ -141,7 +141,12 @@ impl Spec {
             }
             None => Command::new(&self.program),
         };
+        // A backtrace setting inherited from the shell would make wasmtime-based servers
+        // capture a Rust backtrace on internal errors, which is a per-request cost for
+        // some of them: every server runs as a user's would, without it.
         cmd.args(args)
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

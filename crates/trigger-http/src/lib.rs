@@ -15,12 +15,16 @@ pub use body::{LimitedBody, ResponseBody};
 pub use router::{RouteEntry, RouteMatch, Router};
 pub use server::{ListenerConfig, serve};
 
+use futures::FutureExt;
 use handler::{Handler, Prepared};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wisp_engine::{
@@ -358,12 +362,17 @@ impl HttpApp {
         let task_id = id.clone();
         let guest_failed = Arc::new(AtomicBool::new(false));
         let failed_flag = guest_failed.clone();
-        let task = tokio::spawn(async move {
+        let mut task = Box::pin(async move {
             // The slot is held for as long as the instance lives, streaming included.
             let _permit = permit;
             let run = prepared.run(&mut store, instance);
             // A busy guest yields at every epoch tick, so this fires within one tick of
             // the deadline even in a tight loop; dropping `run` drops the instance.
+            // A panic in host code stays this request's failure: the guest now runs on
+            // the connection's task, which must not unwind with it.
+            let run = AssertUnwindSafe(run)
+                .catch_unwind()
+                .map(|r| r.unwrap_or_else(|_| Err(wasmtime::Error::msg("a host call panicked"))));
             let result = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(kept)) => Ok(kept),
                 Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
@@ -398,13 +407,33 @@ impl HttpApp {
                 (_, result) => result.map(|_| ()),
             }
         });
-        // If the client goes away before the response starts, stop the guest.
-        let mut guard = AbortOnDrop(Some(task));
-
-        match receiver.await {
+        // The guest runs here, on the connection's task, until it answers: most guests
+        // finish `handle` within that stretch, and then no task is spawned at all. One
+        // that is still running (streaming its body) moves to a task of its own. If the
+        // client goes away first, dropping this future drops the guest with it.
+        let mut receiver = receiver;
+        let first = std::future::poll_fn(|cx| {
+            if let Poll::Ready(outcome) = task.as_mut().poll(cx) {
+                return Poll::Ready(GuestProgress::Finished(outcome));
+            }
+            Pin::new(&mut receiver)
+                .poll(cx)
+                .map(GuestProgress::Answered)
+        })
+        .await;
+        let (answer, outcome) = match first {
+            // The guest's store, and with it the reply's sender, is gone: the answer, if
+            // any, is already in the channel.
+            GuestProgress::Finished(outcome) => (receiver.await, Some(outcome)),
+            GuestProgress::Answered(Ok(answer)) => {
+                tokio::spawn(task);
+                (Ok(answer), None)
+            }
+            // The guest dropped its response outparam but still runs: wait for its end.
+            GuestProgress::Answered(Err(closed)) => (Err(closed), Some(task.await)),
+        };
+        match answer {
             Ok(Ok(resp)) => {
-                // The guest keeps running (streaming its body); let it finish on its own.
-                guard.0.take();
                 let (parts, body) = resp.into_parts();
                 Ok(Response::from_parts(
                     parts,
@@ -416,35 +445,29 @@ impl HttpApp {
                 Err(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Err(_) => {
-                let task = guard.0.take().expect("task is still owned here");
-                let outcome = task.await;
                 if body_too_large.load(Ordering::Acquire) {
                     return Err(StatusCode::PAYLOAD_TOO_LARGE);
                 }
                 match outcome {
-                    Ok(Ok(())) => {
+                    Some(Ok(())) | None => {
                         tracing::error!(component = %id, "guest returned without setting a response");
                         Err(StatusCode::INTERNAL_SERVER_ERROR)
                     }
-                    Ok(Err(GuestFailure::PoolExhausted)) => Err(StatusCode::SERVICE_UNAVAILABLE),
-                    Ok(Err(GuestFailure::Timeout(_))) => Err(StatusCode::GATEWAY_TIMEOUT),
-                    Ok(Err(GuestFailure::Failed(_))) | Err(_) => {
-                        Err(StatusCode::INTERNAL_SERVER_ERROR)
-                    }
+                    Some(Err(GuestFailure::PoolExhausted)) => Err(StatusCode::SERVICE_UNAVAILABLE),
+                    Some(Err(GuestFailure::Timeout(_))) => Err(StatusCode::GATEWAY_TIMEOUT),
+                    Some(Err(GuestFailure::Failed(_))) => Err(StatusCode::INTERNAL_SERVER_ERROR),
                 }
             }
         }
     }
 }
 
-struct AbortOnDrop(Option<tokio::task::JoinHandle<Result<(), GuestFailure>>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
-    }
+/// How far a guest got when its request first stopped waiting on it.
+enum GuestProgress<A> {
+    /// Its task ended (with the guest's outcome) before it answered, or as it did.
+    Finished(Result<(), GuestFailure>),
+    /// It answered (or dropped its way to answer) and may still be running.
+    Answered(A),
 }
 
 /// The host's own response for a request that got no answer from its guest.
