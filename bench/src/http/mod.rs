@@ -150,16 +150,18 @@ pub fn run(args: HttpArgs) -> Result<()> {
     let wasmtime = args.wasmtime.clone().or_else(|| which("wasmtime"));
     let cache = tempfile::tempdir()?;
     let (wisp, hello) = (release.join("wisp"), root.join("examples/hello-rust"));
+    let no_wasmtime = "no `wasmtime` on PATH (cargo install wasmtime-cli, or --wasmtime PATH)";
     let specs = [
         Spec::native(&release.join("native-hello")),
         Spec::wisp(&wisp, &hello, cache.path()),
         Spec::wisp_reuse(&wisp, &hello, cache.path()),
         match &wasmtime {
             Some(bin) => Spec::wasmtime_serve(bin, &guest, cache.path())?,
-            None => Spec::not_run(
-                "wasmtime serve",
-                "no `wasmtime` on PATH (cargo install wasmtime-cli, or --wasmtime PATH)",
-            ),
+            None => Spec::not_run("wasmtime serve", no_wasmtime),
+        },
+        match &wasmtime {
+            Some(bin) => Spec::wasmtime_serve_reuse(bin, &guest, cache.path())?,
+            None => Spec::not_run("wasmtime serve, instance reuse", no_wasmtime),
         },
     ];
     let (rows, startups) = measure_all(&specs, &args)?;

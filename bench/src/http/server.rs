@@ -119,6 +119,17 @@ impl Spec {
         })
     }
 
+    /// `wasmtime serve` with its own instance reuse, up to as many requests per instance
+    /// as wisp's reuse row.
+    pub fn wasmtime_serve_reuse(bin: &Path, guest: &Path, cache: &Path) -> Result<Spec> {
+        let mut spec = Self::wasmtime_serve(bin, guest, cache)?;
+        spec.name = "wasmtime serve, instance reuse".into();
+        let at = spec.args.len() - 1;
+        spec.args
+            .splice(at..at, ["--max-instance-reuse-count".into(), "1000".into()]);
+        Ok(spec)
+    }
+
     /// A column that cannot be measured on this machine, and why.
     pub fn not_run(name: &str, why: &str) -> Spec {
         Spec {

@@ -60,7 +60,7 @@ impl HttpApp {
         headers::set_spin_headers(
             req.headers_mut(),
             &full_url,
-            &self.base,
+            self.base.as_ref(),
             &route,
             chain.client,
         );

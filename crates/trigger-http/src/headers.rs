@@ -19,7 +19,7 @@ const PATH_MATCH_PREFIX: &str = "spin-path-match-";
 pub(crate) fn set_spin_headers(
     headers: &mut HeaderMap,
     full_url: &str,
-    base: &str,
+    base: Option<&HeaderValue>,
     route: &RouteMatch<'_>,
     client: SocketAddr,
 ) {
@@ -38,11 +38,20 @@ pub(crate) fn set_spin_headers(
     };
     set(FULL_URL, full_url);
     set(PATH_INFO, &route.path_info);
-    set(MATCHED_ROUTE, &route.entry.based);
-    set(COMPONENT_ROUTE, &route.entry.component_route);
-    set(RAW_COMPONENT_ROUTE, &route.entry.raw);
-    set(BASE_PATH, base);
     set(CLIENT_ADDR, &client.to_string());
+    // The route's own values were built with the route table; cloning one is a
+    // reference-count increment.
+    let fixed = &route.entry.values;
+    for (name, value) in [
+        (MATCHED_ROUTE, fixed.based.as_ref()),
+        (COMPONENT_ROUTE, fixed.component_route.as_ref()),
+        (RAW_COMPONENT_ROUTE, fixed.raw.as_ref()),
+        (BASE_PATH, base),
+    ] {
+        if let Some(v) = value {
+            headers.insert(name, v.clone());
+        }
+    }
     for (name, value) in &route.named {
         let header = format!("{PATH_MATCH_PREFIX}{}", name.to_ascii_lowercase());
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(header), HeaderValue::from_str(value)) {

@@ -131,7 +131,8 @@ pub struct HttpApp {
     engine: Arc<WispEngine>,
     router: Router,
     components: Vec<HttpComponent>,
-    base: String,
+    /// The app's base path as the `spin-base-path` value.
+    base: Option<http::HeaderValue>,
 }
 
 impl HttpApp {
@@ -179,7 +180,7 @@ impl HttpApp {
             engine,
             router,
             components,
-            base: app.http_base.clone(),
+            base: http::HeaderValue::from_str(&app.http_base).ok(),
         });
         app.sweep_idle_instances();
         Ok((app, warnings))
@@ -305,7 +306,13 @@ impl HttpApp {
         };
         let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
         let full_url = format!("http://{host}{path_and_query}");
-        headers::set_spin_headers(req.headers_mut(), &full_url, &self.base, &route, client);
+        headers::set_spin_headers(
+            req.headers_mut(),
+            &full_url,
+            self.base.as_ref(),
+            &route,
+            client,
+        );
         let component_index = route.entry.component;
         drop(route);
         let chain = ChainContext {

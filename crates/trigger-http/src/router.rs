@@ -3,6 +3,7 @@
 //! exact routes beat wildcards, and among the same kind the more specific route wins
 //! (literal segments beat named ones, longer prefixes beat shorter).
 
+use http::HeaderValue;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -25,6 +26,27 @@ pub struct RouteEntry {
     pub based: String,
     /// The raw route without a trailing `/...` (`spin-component-route`).
     pub component_route: String,
+    /// The three strings above as header values, built once instead of per request.
+    pub(crate) values: RouteHeaderValues,
+}
+
+/// A route's fixed `spin-*` header values; `None` for one that is not a valid value.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteHeaderValues {
+    pub raw: Option<HeaderValue>,
+    pub based: Option<HeaderValue>,
+    pub component_route: Option<HeaderValue>,
+}
+
+impl RouteHeaderValues {
+    fn new(raw: &str, based: &str, component_route: &str) -> Self {
+        let value = |s: &str| HeaderValue::from_str(s).ok();
+        Self {
+            raw: value(raw),
+            based: value(based),
+            component_route: value(component_route),
+        }
+    }
 }
 
 /// The result of routing one path.
@@ -58,6 +80,7 @@ impl RouteEntry {
             raw: "/...".into(),
             based: "/...".into(),
             component_route: String::new(),
+            values: RouteHeaderValues::new("/...", "/...", ""),
         }
     }
 
@@ -105,6 +128,7 @@ impl Router {
                 segments,
                 wildcard,
                 component,
+                values: RouteHeaderValues::new(raw, &based, &component_route),
                 raw: raw.to_owned(),
                 based,
                 component_route,
