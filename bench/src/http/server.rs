@@ -109,6 +109,10 @@ impl Spec {
                 "{addr}".into(),
                 "-O".into(),
                 "pooling-allocator=y".into(),
+                // The guest is built with std, which imports `wasi:cli`; `serve` links
+                // only the proxy world's interfaces unless asked.
+                "-S".into(),
+                "cli=y".into(),
                 "-C".into(),
                 format!("cache-config={}", config.display()),
                 guest.display().to_string(),
