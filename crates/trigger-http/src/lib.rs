@@ -428,16 +428,17 @@ impl HttpApp {
                 .map(GuestProgress::Answered)
         })
         .await;
-        let (answer, outcome) = match first {
+        // `Err` carries how the guest's task ended when no response came from it.
+        let answer = match first {
             // The guest's store, and with it the reply's sender, is gone: the answer, if
             // any, is already in the channel.
-            GuestProgress::Finished(outcome) => (receiver.await, Some(outcome)),
+            GuestProgress::Finished(outcome) => receiver.await.map_err(|_| outcome),
             GuestProgress::Answered(Ok(answer)) => {
                 tokio::spawn(task);
-                (Ok(answer), None)
+                Ok(answer)
             }
             // The guest dropped its response outparam but still runs: wait for its end.
-            GuestProgress::Answered(Err(closed)) => (Err(closed), Some(task.await)),
+            GuestProgress::Answered(Err(_)) => Err(task.await),
         };
         match answer {
             Ok(Ok(resp)) => {
@@ -451,18 +452,18 @@ impl HttpApp {
                 tracing::error!(component = %id, "guest responded with error: {code}");
                 Err(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            Err(_) => {
+            Err(outcome) => {
                 if body_too_large.load(Ordering::Acquire) {
                     return Err(StatusCode::PAYLOAD_TOO_LARGE);
                 }
                 match outcome {
-                    Some(Ok(())) | None => {
+                    Ok(()) => {
                         tracing::error!(component = %id, "guest returned without setting a response");
                         Err(StatusCode::INTERNAL_SERVER_ERROR)
                     }
-                    Some(Err(GuestFailure::PoolExhausted)) => Err(StatusCode::SERVICE_UNAVAILABLE),
-                    Some(Err(GuestFailure::Timeout(_))) => Err(StatusCode::GATEWAY_TIMEOUT),
-                    Some(Err(GuestFailure::Failed(_))) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+                    Err(GuestFailure::PoolExhausted) => Err(StatusCode::SERVICE_UNAVAILABLE),
+                    Err(GuestFailure::Timeout(_)) => Err(StatusCode::GATEWAY_TIMEOUT),
+                    Err(GuestFailure::Failed(_)) => Err(StatusCode::INTERNAL_SERVER_ERROR),
                 }
             }
         }
