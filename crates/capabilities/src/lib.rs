@@ -326,10 +326,36 @@ impl HasData for CapabilitiesData {
     type Data<'a> = CapabilitiesView<'a>;
 }
 
-/// Adds every capability interface, all versions, to `linker`.
+/// Adds every capability interface, all versions, to `linker` (whose engine must have
+/// concurrency support: Spin 3's interfaces have `async` functions).
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> CapabilitiesView<'_>,
 ) -> wasmtime::Result<()> {
     bindings::Capabilities::add_to_linker::<T, CapabilitiesData>(linker, get)
+}
+
+/// Adds the capability interfaces that have no `async` functions, for an engine without
+/// concurrency support: `fermyon:spin@2.0.0`, `spin:postgres@3.0.0`, and the `wasi:keyvalue`
+/// and `wasi:config` drafts. A guest that imports any other needs component-model-async
+/// anyway.
+pub fn add_sync_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> CapabilitiesView<'_>,
+) -> wasmtime::Result<()> {
+    use bindings::fermyon::spin as v2;
+    use bindings::wasi::{config, keyvalue};
+    v2::key_value::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::sqlite::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::variables::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::redis::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::rdbms_types::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::postgres::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::mqtt::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    v2::mysql::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    bindings::spin::postgres3_0_0::postgres::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    keyvalue::store::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    keyvalue::atomics::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    keyvalue::batch::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    config::store::add_to_linker::<T, CapabilitiesData>(linker, get)
 }

@@ -1,12 +1,14 @@
-//! The on-disk compile cache: one serialized artifact per (wasm content, engine
-//! configuration, wasmtime version), written atomically, so a restart loads machine code
-//! instead of compiling. A corrupt or stale entry is recompiled and replaced.
+//! The on-disk compile cache: one serialized artifact per (wasm content, engine kind,
+//! engine configuration, wasmtime version), written atomically, so a restart loads machine
+//! code instead of compiling. A corrupt or stale entry is recompiled and replaced.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::EngineKind;
 
 /// A folder of compiled components.
 #[derive(Debug, Clone)]
@@ -29,7 +31,10 @@ impl Hasher for Sha256Hasher {
 }
 
 impl CompileCache {
-    /// A cache in `dir` for artifacts compiled by `engine`.
+    /// A cache in `dir` for artifacts compiled by `engine` and its sibling engine kinds.
+    /// Only the first engine's configuration is fingerprinted, so the other's is not
+    /// built just to look up a key; wasmtime still refuses an artifact compiled for
+    /// a different configuration, and such an entry is recompiled.
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -51,12 +56,22 @@ impl CompileCache {
         &self.dir
     }
 
-    /// The cache key for a source's bytes.
-    pub fn key(&self, wasm: &[u8]) -> String {
-        let mut h = Sha256::new();
-        h.update(wasm);
-        h.update(self.engine_fingerprint.as_bytes());
-        hex::encode(h.finalize())
+    /// The cache keys for a source's bytes, one per engine kind, in the order the
+    /// engines are tried.
+    pub fn keys(&self, wasm: &[u8]) -> [(EngineKind, String); 2] {
+        let content = Sha256::digest(wasm);
+        EngineKind::PREFERENCE.map(|kind| {
+            let mut h = Sha256::new();
+            h.update(content);
+            h.update(self.engine_fingerprint.as_bytes());
+            h.update(kind.tag().as_bytes());
+            (kind, hex::encode(h.finalize()))
+        })
+    }
+
+    /// Whether there is an entry for `key`.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entry_path(key).is_file()
     }
 
     fn entry_path(&self, key: &str) -> PathBuf {

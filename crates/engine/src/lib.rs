@@ -1,4 +1,5 @@
-//! wisp-engine owns everything wasmtime: one async [`Engine`] per process with the pooling
+//! wisp-engine owns everything wasmtime: the process's engines (one without and, built
+//! when first needed, one with component-model-async; see [`EngineKind`]) with the pooling
 //! allocator, copy-on-write memory images and an epoch ticker; compiling components once
 //! and caching them on disk; adapting core modules into components; an `InstancePre`
 //! per component; and a fresh [`Store`] per request holding only what the component was
@@ -10,6 +11,7 @@ mod files;
 mod guest_output;
 mod http_client;
 mod outbound;
+mod runtime;
 mod state;
 
 pub use adapt::{WasmKind, classify};
@@ -19,16 +21,16 @@ pub use http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 pub use outbound::{
     ChainContext, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH, OutboundHttp,
 };
+pub use runtime::EngineKind;
 pub use state::HostState;
 
+use runtime::Runtime;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::component::{Component, InstancePre, ResourceTable};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
@@ -39,12 +41,11 @@ use wasmtime_wasi_http::WasiHttpCtx;
 /// thread wake-up per tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Dirty linear-memory bytes a pool slot may keep mapped between instances (with
-/// PAGEMAP_SCAN): a hello-world Rust guest dirties a few hundred KiB; 2 MiB covers most
-/// small guests and bounds what an idle slot holds.
-const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
-/// The same for tables.
-const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+/// Ticks a guest runs before it yields: two, so it yields only after running one to two
+/// ticks. With one, any guest that happened to run across a tick boundary yielded, and
+/// under load its request went to the back of the run queue for nothing (about 1% of
+/// hello-world requests, most of the 64-connection p99).
+pub const EPOCH_SLICE_TICKS: u64 = 2;
 
 /// Default for [`EngineConfig::max_instances`].
 pub const DEFAULT_MAX_INSTANCES: u32 = 512;
@@ -109,7 +110,7 @@ pub enum EngineError {
 /// Process-wide engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Concurrent component instances the pooling allocator is sized for.
+    /// Concurrent component instances each engine's pooling allocator is sized for.
     pub max_instances: u32,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
@@ -138,6 +139,8 @@ pub enum CodeOrigin {
 pub struct LoadReport {
     /// Compiled or cached.
     pub origin: CodeOrigin,
+    /// The engine it runs on.
+    pub engine: EngineKind,
     /// Whether the source was a core module adapted into a component.
     pub adapted: bool,
     /// Time spent reading, adapting and compiling or deserializing.
@@ -146,81 +149,64 @@ pub struct LoadReport {
 
 /// The engine: one per process.
 pub struct WispEngine {
-    engine: Engine,
-    linker: Linker<HostState>,
+    max_instances: u32,
+    sync: Runtime,
+    /// Built when a component first needs it: its pool is a second reservation that most
+    /// apps never use. Shared with the epoch ticker.
+    concurrent: Arc<OnceLock<Runtime>>,
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
 impl WispEngine {
-    /// Builds the engine, its linker and starts the epoch ticker.
+    /// Builds the engine without component-model-async and starts the epoch ticker.
     pub fn new(config: &EngineConfig) -> Result<Self, EngineError> {
-        let mut pool = PoolingAllocationConfig::default();
-        let n = config.max_instances.max(1);
-        // A Rust component has a handful of core instances, tables and memories (the
-        // module, shims, adapters); sizing per component instance keeps the pool honest.
-        pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(10))
-            .total_memories(n.saturating_mul(4))
-            .total_tables(n.saturating_mul(10))
-            .total_stacks(n);
-        // A slot keeps the pages its last instance dirtied, reset by copying instead of
-        // `madvise`, so the next instance in it takes no page faults. PAGEMAP_SCAN (Linux
-        // 6.7+) finds exactly the dirty pages; without it keep-resident would reset the
-        // whole range with memset, which costs more than the faults it saves.
-        if PoolingAllocationConfig::is_pagemap_scan_available() {
-            pool.pagemap_scan(Enabled::Yes)
-                .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
-                .table_keep_resident(TABLE_KEEP_RESIDENT);
-        }
-        let mut wasm_config = Config::new();
-        wasm_config
-            // WASI 0.3 components (`wasi:http/handler@0.3.0`) are async components.
-            .wasm_component_model_async(true)
-            .epoch_interruption(true)
-            .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine =
-            Engine::new(&wasm_config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
-
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| wasmtime_wasi::p3::add_to_linker(&mut linker))
-            .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
-            .and_then(|()| wasmtime_wasi_http::p3::add_to_linker(&mut linker))
-            .and_then(|()| wisp_capabilities::add_to_linker(&mut linker, HostState::capabilities))
-            .map_err(|e| EngineError::Config(format!("{e:#}")))?;
-
+        let sync = Runtime::new(EngineKind::Sync, config.max_instances)?;
+        let concurrent: Arc<OnceLock<Runtime>> = Arc::default();
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
-            let engine = engine.clone();
+            let sync = sync.engine.clone();
+            let concurrent = concurrent.clone();
             let stop = ticker_stop.clone();
             std::thread::Builder::new()
                 .name("wisp-epoch".into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
+                        sync.increment_epoch();
+                        if let Some(runtime) = concurrent.get() {
+                            runtime.engine.increment_epoch();
+                        }
                     }
                 })
                 .map_err(|e| EngineError::Config(e.to_string()))?;
         }
-
         let cache = config
             .cache_dir
             .clone()
-            .map(|dir| CompileCache::new(dir, &engine));
+            .map(|dir| CompileCache::new(dir, &sync.engine));
         Ok(Self {
-            engine,
-            linker,
+            max_instances: config.max_instances,
+            sync,
+            concurrent,
             cache,
             ticker_stop,
         })
     }
 
-    /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine of `kind`, built now if this is its first use.
+    fn runtime(&self, kind: EngineKind) -> Result<&Runtime, EngineError> {
+        match kind {
+            EngineKind::Sync => Ok(&self.sync),
+            EngineKind::Async => {
+                if let Some(runtime) = self.concurrent.get() {
+                    return Ok(runtime);
+                }
+                let built = Runtime::new(EngineKind::Async, self.max_instances)?;
+                // Loads run one at a time; if two ever raced, the loser's engine is dropped.
+                Ok(self.concurrent.get_or_init(|| built))
+            }
+        }
     }
 
     /// The compile cache, if enabled.
@@ -228,48 +214,65 @@ impl WispEngine {
         self.cache.as_ref()
     }
 
-    /// Reads, adapts if needed, and compiles (or loads from cache) the Wasm at `path`.
-    pub fn load_component(&self, path: &Path) -> Result<(Component, LoadReport), EngineError> {
+    /// Reads the Wasm at `path`, adapts a core module into a component, compiles it (or
+    /// loads it from the cache) and pre-links it, on the first engine it links on: the
+    /// one without component-model-async unless the component needs it.
+    pub fn load_component(
+        &self,
+        path: &Path,
+    ) -> Result<(InstancePre<HostState>, LoadReport), EngineError> {
         let start = Instant::now();
         let bytes = std::fs::read(path)
             .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", path.display())))?;
         let kind = classify(&bytes)?;
-        let key = self.cache.as_ref().map(|c| c.key(&bytes));
-        if let (Some(cache), Some(key)) = (&self.cache, &key)
-            && let Some(component) = cache.load(&self.engine, key)
-        {
-            let report = LoadReport {
-                origin: CodeOrigin::Cache,
-                adapted: kind == WasmKind::CoreModule,
-                elapsed: start.elapsed(),
-            };
-            return Ok((component, report));
-        }
-        let component_bytes = match kind {
-            WasmKind::Component => bytes,
-            WasmKind::CoreModule => adapt::module_to_component(&bytes)?,
-        };
-        let component = Component::new(&self.engine, &component_bytes)
-            .map_err(|e| EngineError::Compile(one_line(&format!("{e:#}"))))?;
-        if let (Some(cache), Some(key)) = (&self.cache, &key) {
-            cache.store(key, &component);
-        }
-        let report = LoadReport {
-            origin: CodeOrigin::Compiled,
-            adapted: kind == WasmKind::CoreModule,
+        let adapted = kind == WasmKind::CoreModule;
+        let report = |origin, engine| LoadReport {
+            origin,
+            engine,
+            adapted,
             elapsed: start.elapsed(),
         };
-        Ok((component, report))
-    }
-
-    /// Pre-links a component against everything the host provides.
-    pub fn instantiate_pre(
-        &self,
-        component: &Component,
-    ) -> Result<InstancePre<HostState>, EngineError> {
-        self.linker
-            .instantiate_pre(component)
-            .map_err(|e| EngineError::Link(one_line(&format!("{e:#}"))))
+        let keys = self.cache.as_ref().map(|cache| cache.keys(&bytes));
+        if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
+            for (engine, key) in keys {
+                if !cache.contains(key) {
+                    continue;
+                }
+                let runtime = self.runtime(*engine)?;
+                if let Some(component) = cache.load(&runtime.engine, key)
+                    && let Ok(pre) = runtime.linker.instantiate_pre(&component)
+                {
+                    return Ok((pre, report(CodeOrigin::Cache, *engine)));
+                }
+            }
+        }
+        let component_bytes = match kind {
+            WasmKind::Component => bytes.as_slice(),
+            WasmKind::CoreModule => &adapt::module_to_component(&bytes)?,
+        };
+        let compile_on = |engine| {
+            let runtime = self.runtime(engine)?;
+            let component = Component::new(&runtime.engine, component_bytes)
+                .map_err(|e| EngineError::Compile(one_line(&format!("{e:#}"))))?;
+            runtime
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| EngineError::Link(one_line(&format!("{e:#}"))))
+        };
+        // A component that needs component-model-async fails validation on the engine
+        // without it, before any code is generated; one that imports what only the other
+        // linker has fails to link there. Either way it gets the other engine, whose
+        // error, if it fails there too, is the one reported.
+        let (pre, engine) = match compile_on(EngineKind::Sync) {
+            Ok(pre) => (pre, EngineKind::Sync),
+            Err(_) => (compile_on(EngineKind::Async)?, EngineKind::Async),
+        };
+        if let (Some(cache), Some(keys)) = (&self.cache, &keys)
+            && let Some((_, key)) = keys.iter().find(|(kind, _)| *kind == engine)
+        {
+            cache.store(key, pre.component());
+        }
+        Ok((pre, report(CodeOrigin::Compiled, engine)))
     }
 
     /// Everything a component needs per instance, built once at load: its granted
@@ -321,10 +324,11 @@ impl WispEngine {
         })
     }
 
-    /// A fresh store for one instance of a component with `grants`, serving a request
-    /// at `chain` (its place in a chain of in-process requests).
+    /// A fresh store on `engine` (the one the component was loaded on) for one instance
+    /// of a component with `grants`, serving a request at `chain` (its place in a chain
+    /// of in-process requests).
     pub fn new_store(
-        &self,
+        engine: &Engine,
         grants: &InstanceGrants,
         chain: ChainContext,
     ) -> anyhow::Result<Store<HostState>> {
@@ -363,12 +367,12 @@ impl WispEngine {
                 .trap_on_grow_failure(false)
                 .build(),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
         // Yield to the async runtime at every epoch tick so a busy guest cannot starve
         // other requests on its thread.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.set_epoch_deadline(EPOCH_SLICE_TICKS);
+        store.epoch_deadline_async_yield_and_update(EPOCH_SLICE_TICKS);
         Ok(store)
     }
 }

@@ -154,7 +154,25 @@ impl WasiHttpHooks for OutboundHttp {
             }
         }
     }
+
+    /// The default is one chunk, and a guest's `writeln!` alone makes three writes: the
+    /// third then waits until the host drains the body, which a guest that sets its
+    /// response before writing the body (the usual order) cannot see happen until it
+    /// yields to the executor. Sixteen slots cover the bodies of most small responses.
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        OUTGOING_BODY_BUFFER_CHUNKS
+    }
+
+    /// Smaller than the default 1 MiB so sixteen slots still buffer at most 1 MiB.
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK_SIZE
+    }
 }
+
+/// Writes a `wasi:http` 0.2 body buffers before the guest must wait for the host.
+const OUTGOING_BODY_BUFFER_CHUNKS: usize = 16;
+/// The most one write (the budget `check-write` grants) may carry.
+const OUTGOING_BODY_CHUNK_SIZE: usize = 64 << 10;
 
 /// Whether the policy lets a socket be used for `addr` this way: outbound connects and
 /// sends to granted `tcp://`/`udp://` addresses, and the implicit binds they need; never

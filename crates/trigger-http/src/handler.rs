@@ -40,6 +40,14 @@ impl Handler {
         }
         ServicePre::new(pre).ok().map(Self::P3)
     }
+
+    /// The engine the component was loaded on; its stores must be made on it too.
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Self::P2(pre) => pre.engine(),
+            Self::P3(pre) => pre.engine(),
+        }
+    }
 }
 
 /// A request handed to its guest's store, ready to run.

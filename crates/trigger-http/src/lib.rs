@@ -128,7 +128,8 @@ impl HttpComponent {
 pub struct HttpApp {
     /// This app, for in-process requests that outlive a borrow of it.
     this: Weak<HttpApp>,
-    engine: Arc<WispEngine>,
+    /// Keeps the engines, and with them the epoch ticker, alive as long as the app.
+    _engine: Arc<WispEngine>,
     router: Router,
     components: Vec<HttpComponent>,
     /// The app's base path as the `spin-base-path` value.
@@ -177,7 +178,7 @@ impl HttpApp {
         let (router, warnings) = Router::build(&app.http_base, routes);
         let app = Arc::new_cyclic(|this| Self {
             this: this.clone(),
-            engine,
+            _engine: engine,
             router,
             components,
             base: http::HeaderValue::from_str(&app.http_base).ok(),
@@ -226,9 +227,8 @@ impl HttpApp {
             path: spec.source.display().to_string(),
             source,
         };
-        let (component, report) = engine.load_component(&spec.source).map_err(err)?;
+        let (pre, report) = engine.load_component(&spec.source).map_err(err)?;
         on_loaded(&spec.id, &report);
-        let pre = engine.instantiate_pre(&component).map_err(err)?;
         let handler = Handler::new(pre).ok_or_else(|| LoadError::NotHttp {
             id: spec.id.clone(),
         })?;
@@ -346,17 +346,19 @@ impl HttpApp {
             Some(kept) => {
                 let mut store = kept.store;
                 store.data_mut().set_chain(chain);
-                store.set_epoch_deadline(1);
+                store.set_epoch_deadline(wisp_engine::EPOCH_SLICE_TICKS);
                 (store, Some(kept.proxy), kept.served)
             }
             None => {
-                let store = self
-                    .engine
-                    .new_store(&component.grants, chain)
-                    .map_err(|e| {
-                        tracing::error!(component = %id, "cannot create an instance store: {e:#}");
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    })?;
+                let store = WispEngine::new_store(
+                    component.handler.engine(),
+                    &component.grants,
+                    chain,
+                )
+                .map_err(|e| {
+                    tracing::error!(component = %id, "cannot create an instance store: {e:#}");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                })?;
                 (store, None, 0)
             }
         };

@@ -159,7 +159,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!("{id}: {how} in {:.1?}{adapted}", report.elapsed);
+        println!(
+            "{id}: {how} in {:.1?}{adapted}, runs on the {}",
+            report.elapsed,
+            report.engine.describe()
+        );
     })?;
     for w in warnings {
         eprintln!("Warning: {w}");
