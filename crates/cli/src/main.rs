@@ -3,6 +3,13 @@
 
 mod commands;
 
+/// jemalloc instead of glibc's malloc: a request allocates and frees many small objects
+/// across wasmtime, hyper and WASI, and with jemalloc `wisp up` served 15–30% more
+/// hello-world requests per second (interleaved `wrk` runs) for about 0.5 MiB more idle
+/// RSS. No background threads, so an idle server stays idle.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 
 /// wisp: a WebAssembly serverless host. Runs `wasi:http` components and Spin apps.
