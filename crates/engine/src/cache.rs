@@ -80,10 +80,10 @@ impl CompileCache {
 
     /// Loads the entry for `key`, if present and usable. A damaged entry is removed.
     pub fn load(&self, engine: &Engine, key: &str) -> Option<Component> {
-        let path = self.entry_path(key);
-        if !path.is_file() {
+        if !self.contains(key) {
             return None;
         }
+        let path = self.entry_path(key);
         // SAFETY: entries are written only by `store` below, from `Component::serialize`
         // of this same engine configuration (the key includes its compatibility hash), in
         // a folder owned by the user; wasmtime still checks the header and version.

@@ -232,8 +232,8 @@ impl WispEngine {
             adapted,
             elapsed: start.elapsed(),
         };
-        let keys = self.cache.as_ref().map(|cache| cache.keys(&bytes));
-        if let (Some(cache), Some(keys)) = (&self.cache, &keys) {
+        let cached = self.cache.as_ref().map(|cache| (cache, cache.keys(&bytes)));
+        if let Some((cache, keys)) = &cached {
             for (engine, key) in keys {
                 if !cache.contains(key) {
                     continue;
@@ -267,7 +267,7 @@ impl WispEngine {
             Ok(pre) => (pre, EngineKind::Sync),
             Err(_) => (compile_on(EngineKind::Async)?, EngineKind::Async),
         };
-        if let (Some(cache), Some(keys)) = (&self.cache, &keys)
+        if let Some((cache, keys)) = &cached
             && let Some((_, key)) = keys.iter().find(|(kind, _)| *kind == engine)
         {
             cache.store(key, pre.component());
