@@ -19,6 +19,15 @@ const KV_DEFAULT: &str = "key_value_stores = [\"default\"]";
 async fn key_value_v2_round_trip_and_denial() {
     let app = spin_app(KV_DEFAULT, "");
     let wisp = Wisp::start(&["-f", &app.manifest()]);
+    // Everything spin-sdk 5 imports (postgres 4.0.0 and sqlite 3.0.0 included) has a
+    // synchronous form, so the guest gets the engine without component-model-async.
+    assert!(
+        wisp.stdout_text()
+            .lines()
+            .any(|l| l.starts_with("app: ") && l.ends_with("runs on the WASI 0.2 engine")),
+        "{}",
+        wisp.stdout_text()
+    );
     let op = |q: &str| wisp.url(&format!("/?op={q}"));
     assert_eq!(
         get(&op("kv-set&key=a&value=hello")).await,

@@ -27,6 +27,7 @@ pub mod redis_outbound;
 pub mod runtime_config;
 mod shared_sqlite;
 pub mod sqlite;
+mod sync_subset;
 pub mod tls;
 pub mod variables;
 
@@ -335,10 +336,11 @@ pub fn add_to_linker<T: Send + 'static>(
     bindings::Capabilities::add_to_linker::<T, CapabilitiesData>(linker, get)
 }
 
-/// Adds the capability interfaces that have no `async` functions, for an engine without
-/// concurrency support: `fermyon:spin@2.0.0`, `spin:postgres@3.0.0`, and the `wasi:keyvalue`
-/// and `wasi:config` drafts. A guest that imports any other needs component-model-async
-/// anyway.
+/// Adds the capability functions an engine without concurrency support can call:
+/// `fermyon:spin@2.0.0`, `spin:postgres@3.0.0`, the `wasi:keyvalue` and `wasi:config`
+/// drafts, and the non-`async` functions of `spin:postgres@4.2.0` and `spin:sqlite@3.1.0`
+/// (all that spin-sdk 5 imports of them). A guest that imports an `async func` needs
+/// component-model-async.
 pub fn add_sync_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> CapabilitiesView<'_>,
@@ -357,5 +359,6 @@ pub fn add_sync_to_linker<T: Send + 'static>(
     keyvalue::store::add_to_linker::<T, CapabilitiesData>(linker, get)?;
     keyvalue::atomics::add_to_linker::<T, CapabilitiesData>(linker, get)?;
     keyvalue::batch::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    config::store::add_to_linker::<T, CapabilitiesData>(linker, get)
+    config::store::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+    sync_subset::add_to_linker(linker, get)
 }
