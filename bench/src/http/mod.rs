@@ -36,7 +36,8 @@ pub struct HttpArgs {
     /// CPU the load generator is pinned to.
     #[arg(long, default_value_t = 1)]
     pub load_cpu: u32,
-    /// Where to write the JSON results (default: `bench/results/<date>.json`).
+    /// Where to write the JSON results (default: `bench/results/<date>.json`, or
+    /// `<date>-2.json`… when that exists).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -227,8 +228,20 @@ fn measure_all(specs: &[Spec], args: &HttpArgs) -> Result<(Vec<Row>, Vec<Startup
     Ok((rows, startups))
 }
 
-/// Prints the table and writes the JSON (`bench/results/<date><suffix>.json` unless
-/// `--out` says otherwise).
+/// `<dir>/<stem>.json`, or `<stem>-2.json`, `-3`… if that exists: a second run on the
+/// same day must not overwrite the first, which commits and docs may cite.
+fn unused_results_path(dir: &Path, stem: &str) -> std::path::PathBuf {
+    (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}.json")),
+            n => dir.join(format!("{stem}-{n}.json")),
+        })
+        .find(|p| !p.exists())
+        .expect("an unbounded range always has an unused name")
+}
+
+/// Prints the table and writes the JSON (`bench/results/<date><suffix>.json`, numbered
+/// if a run of that day is already there, unless `--out` says otherwise).
 fn write_results(
     root: &Path,
     args: &HttpArgs,
@@ -238,10 +251,10 @@ fn write_results(
     println!("{}", results.markdown());
     let out = match &args.out {
         Some(p) => p.clone(),
-        None => root.join("bench/results").join(format!(
-            "{}{suffix}.json",
-            chrono::Utc::now().format("%Y-%m-%d")
-        )),
+        None => unused_results_path(
+            &root.join("bench/results"),
+            &format!("{}{suffix}", chrono::Utc::now().format("%Y-%m-%d")),
+        ),
     };
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
@@ -249,4 +262,26 @@ fn write_results(
     std::fs::write(&out, serde_json::to_string_pretty(results)?)?;
     eprintln!("results written to {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unused_results_path;
+
+    #[test]
+    fn a_second_run_of_the_day_gets_a_numbered_file() {
+        let dir = std::env::temp_dir().join(format!("wisp-bench-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = unused_results_path(&dir, "2026-11-21");
+        assert_eq!(first, dir.join("2026-11-21.json"));
+        std::fs::write(&first, "{}").unwrap();
+        let second = unused_results_path(&dir, "2026-11-21");
+        assert_eq!(second, dir.join("2026-11-21-2.json"));
+        std::fs::write(&second, "{}").unwrap();
+        assert_eq!(
+            unused_results_path(&dir, "2026-11-21"),
+            dir.join("2026-11-21-3.json")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
