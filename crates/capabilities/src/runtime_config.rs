@@ -148,7 +148,7 @@ pub struct RuntimeConfigError {
 impl RuntimeConfig {
     /// Reads and parses the file at `path`.
     pub fn load(path: &Path) -> Result<Self, RuntimeConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| RuntimeConfigError {
+        let text = wisp_manifest::read::read_text_capped(path).map_err(|e| RuntimeConfigError {
             file: path.to_path_buf(),
             line: None,
             message: format!("cannot read the runtime config: {e}"),

@@ -204,7 +204,8 @@ impl AppTls {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    wisp_manifest::read::read_capped(path, wisp_manifest::read::MAX_TEXT_FILE)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
 }
 
 fn settings(id: usize, entry: &ClientTlsConfig) -> Result<TlsSettings, String> {

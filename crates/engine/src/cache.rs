@@ -1,9 +1,14 @@
 //! The on-disk compile cache: one serialized artifact per (wasm content, engine kind,
 //! engine configuration, wasmtime version), written atomically, so a restart loads machine
 //! code instead of compiling. A corrupt or stale entry is recompiled and replaced.
+//!
+//! An entry is machine code that is executed as it is, so it is trusted only when it
+//! proves itself: each file starts with the SHA-256 of the rest, checked before wasmtime
+//! sees a byte, and a file not owned by this user or writable by others is never read.
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -78,16 +83,24 @@ impl CompileCache {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// Loads the entry for `key`, if present and usable. A damaged entry is removed.
+    /// Loads the entry for `key`, if present and intact. A damaged, foreign or otherwise
+    /// unusable entry is removed (with a warning) so it is recompiled.
     pub fn load(&self, engine: &Engine, key: &str) -> Option<Component> {
-        if !self.contains(key) {
-            return None;
-        }
         let path = self.entry_path(key);
-        // SAFETY: entries are written only by `store` below, from `Component::serialize`
-        // of this same engine configuration (the key includes its compatibility hash), in
-        // a folder owned by the user; wasmtime still checks the header and version.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        let bytes = match read_verified(&path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(why) => {
+                tracing::warn!(path = %path.display(), "discarding compile-cache entry: {why}");
+                let _ = std::fs::remove_file(&path);
+                return None;
+            }
+        };
+        // SAFETY: these bytes are exactly what `store` wrote from `Component::serialize` of
+        // this engine configuration (the key includes its compatibility hash): the digest
+        // written with them matched, and the file is the user's own and writable only by
+        // them. wasmtime still checks the header and version.
+        match unsafe { Component::deserialize(engine, &bytes[DIGEST_LEN..]) } {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(path = %path.display(), "discarding unusable compile-cache entry: {e:#}");
@@ -101,14 +114,99 @@ impl CompileCache {
     pub fn store(&self, key: &str, component: &Component) {
         let result = (|| -> anyhow::Result<()> {
             std::fs::create_dir_all(&self.dir)?;
-            let bytes = component.serialize()?;
+            // Only this user may add entries, or swap one.
+            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
+            let code = component.serialize()?;
+            let mut bytes = Vec::with_capacity(DIGEST_LEN + code.len());
+            bytes.extend_from_slice(&Sha256::digest(&code));
+            bytes.extend_from_slice(&code);
             let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
             std::fs::write(&tmp, bytes)?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
             std::fs::rename(&tmp, self.entry_path(key))?;
             Ok(())
         })();
         if let Err(e) = result {
             tracing::warn!(dir = %self.dir.display(), "could not write the compile cache: {e:#}");
         }
+    }
+}
+
+/// Bytes of the SHA-256 digest that starts every entry.
+const DIGEST_LEN: usize = 32;
+
+/// The entry at `path` if there is one and it proves intact: `Ok(None)` when there is
+/// none, `Err` saying why one must not be used.
+fn read_verified(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!("owned by uid {}, not this user ({me})", meta.uid()));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "writable by other users (mode {:o})",
+            meta.mode() & 0o777
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if bytes.len() < DIGEST_LEN
+        || Sha256::digest(&bytes[DIGEST_LEN..]).as_slice() != &bytes[..DIGEST_LEN]
+    {
+        return Err("its content does not match the digest written with it (damaged)".into());
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_entry(dir: &Path, code: &[u8]) -> PathBuf {
+        let path = dir.join("k.cwasm");
+        let mut bytes = Sha256::digest(code).to_vec();
+        bytes.extend_from_slice(code);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_intact_entry_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_entry(dir.path(), b"machine code");
+        assert_eq!(
+            &read_verified(&path).unwrap().unwrap()[DIGEST_LEN..],
+            b"machine code"
+        );
+        assert_eq!(read_verified(&dir.path().join("none.cwasm")), Ok(None));
+    }
+
+    #[test]
+    fn flipped_bytes_and_loose_permissions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_entry(dir.path(), &[7u8; 4096]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for b in &mut bytes[1000..1064] {
+            *b ^= 0xff;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(read_verified(&path).unwrap_err().contains("damaged"));
+
+        let path = write_entry(dir.path(), b"code");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(
+            read_verified(&path)
+                .unwrap_err()
+                .contains("writable by other users")
+        );
     }
 }

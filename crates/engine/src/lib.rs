@@ -19,7 +19,8 @@ pub use cache::CompileCache;
 pub use guest_output::{GuestOutput, Stream};
 pub use http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 pub use outbound::{
-    ChainContext, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH, OutboundHttp,
+    ChainContext, FanOutBudget, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH,
+    OutboundHttp,
 };
 pub use runtime::EngineKind;
 pub use state::HostState;
@@ -50,6 +51,16 @@ pub const EPOCH_SLICE_TICKS: u64 = 2;
 /// Default for [`EngineConfig::max_instances`].
 pub const DEFAULT_MAX_INSTANCES: u32 = 512;
 
+/// Default for [`InstanceLimits::max_fanout`].
+pub const DEFAULT_MAX_FANOUT: u32 = 64;
+
+/// A component's default share of a pool of `pool` instances: half, so that no one
+/// component (a runaway, or one fanning out through service chaining) can take every
+/// slot from the others.
+pub const fn default_instances_per_component(pool: u32) -> u32 {
+    if pool > 1 { pool / 2 } else { 1 }
+}
+
 /// Limits every instance of a component runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceLimits {
@@ -62,15 +73,19 @@ pub struct InstanceLimits {
     /// Sequential requests one WASI 0.2 instance may serve before it is dropped
     /// (1: a fresh instance for every request, the default).
     pub instance_reuse: u32,
+    /// Instances one request to this component may cause through service chaining,
+    /// over its whole life (the first instance not counted).
+    pub max_fanout: u32,
 }
 
 impl InstanceLimits {
-    /// The defaults: 256 MiB, 30 s, and as many instances as the pool holds.
+    /// The defaults: 256 MiB, 30 s, half the pool's instances, 64 chained instances.
     pub const DEFAULT: Self = Self {
         memory: 256 << 20,
         timeout: Duration::from_secs(30),
-        max_instances: DEFAULT_MAX_INSTANCES,
+        max_instances: default_instances_per_component(DEFAULT_MAX_INSTANCES),
         instance_reuse: 1,
+        max_fanout: DEFAULT_MAX_FANOUT,
     };
 
     /// These limits with a component's `[component.X.limits]` applied on top.
@@ -80,6 +95,7 @@ impl InstanceLimits {
             timeout: overrides.timeout.unwrap_or(self.timeout),
             max_instances: overrides.max_instances.unwrap_or(self.max_instances),
             instance_reuse: overrides.instance_reuse.unwrap_or(self.instance_reuse),
+            max_fanout: self.max_fanout,
         }
     }
 }
@@ -222,7 +238,7 @@ impl WispEngine {
         path: &Path,
     ) -> Result<(InstancePre<HostState>, LoadReport), EngineError> {
         let start = Instant::now();
-        let bytes = std::fs::read(path)
+        let bytes = wisp_manifest::read::read_capped(path, wisp_manifest::read::MAX_WASM_FILE)
             .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", path.display())))?;
         let kind = classify(&bytes)?;
         let adapted = kind == WasmKind::CoreModule;
@@ -288,6 +304,7 @@ impl WispEngine {
             app_root,
             &component.files,
             &component.exclude_files,
+            &options.state_dir,
             &options.state_dir.join("files").join(&component.id),
         )
         .map_err(io)?;

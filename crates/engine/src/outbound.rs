@@ -8,6 +8,7 @@ use crate::http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::Semaphore;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -42,6 +43,39 @@ pub trait InternalHttp: Send + Sync {
     ) -> InternalResponse;
 }
 
+/// What one request from the network may still cause through service chaining: a count
+/// of instances, and the slots of the component it first reached, which every chained
+/// instance of another component also takes one of.
+pub struct FanOutBudget {
+    remaining: AtomicU32,
+    origin_slots: Option<Arc<Semaphore>>,
+}
+
+impl FanOutBudget {
+    /// A budget of `instances`, charged also to `origin_slots`.
+    pub fn new(instances: u32, origin_slots: Option<Arc<Semaphore>>) -> Self {
+        Self {
+            remaining: AtomicU32::new(instances),
+            origin_slots,
+        }
+    }
+
+    /// Takes one instance from the budget; false when it is spent.
+    pub fn take(&self) -> bool {
+        self.remaining
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// The originating component's slots, unless they are `target`'s own (whose
+    /// instance then takes its slot the ordinary way).
+    pub fn origin_slots_other_than(&self, target: &Arc<Semaphore>) -> Option<&Arc<Semaphore>> {
+        self.origin_slots
+            .as_ref()
+            .filter(|origin| !Arc::ptr_eq(origin, target))
+    }
+}
+
 /// Where an instance sits in a chain of in-process requests.
 #[derive(Clone)]
 pub struct ChainContext {
@@ -51,6 +85,8 @@ pub struct ChainContext {
     pub depth: u32,
     /// The address of the client whose request started the chain.
     pub client: SocketAddr,
+    /// What the request that started the chain may still cause.
+    pub budget: Arc<FanOutBudget>,
 }
 
 /// `wasi:http` hooks for one instance: allow what the policy grants, deny the rest with

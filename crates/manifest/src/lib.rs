@@ -7,6 +7,7 @@ mod error;
 mod model;
 pub mod outbound;
 mod raw;
+pub mod read;
 pub mod template;
 mod units;
 
@@ -26,7 +27,7 @@ pub const MANIFEST_FILE_NAME: &str = "spin.toml";
 /// Reads and validates the manifest at `path`. Component sources are not checked for
 /// existence here (a build may create them): call [`App::check_sources`] before running.
 pub fn load(path: &Path) -> Result<App, ManifestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = read::read_text_capped(path).map_err(|e| {
         let err = ManifestError::new(path, format!("cannot read the manifest: {e}"));
         if e.kind() == std::io::ErrorKind::NotFound {
             err.fix("pass the path of a spin.toml with `-f`, or run in the app's folder")

@@ -3,6 +3,13 @@
 
 use std::time::Duration;
 
+/// The longest duration wisp accepts anywhere: longer ones are mistakes, and a deadline
+/// past the clock's range would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// The largest size wisp accepts anywhere (1 TiB).
+pub const MAX_SIZE: u64 = 1 << 40;
+
 /// Parses a byte size: a whole number with an optional unit (`B`, `KB`/`KiB`, `MB`/`MiB`,
 /// `GB`/`GiB`; decimal units are powers of 1000, binary ones of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -27,7 +34,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     n.checked_mul(mult)
-        .ok_or_else(|| format!("`{text}` is too large"))
+        .filter(|bytes| *bytes <= MAX_SIZE)
+        .ok_or_else(|| format!("`{text}` is too large (at most 1TiB)"))
 }
 
 /// Parses a duration: a whole number with a unit `ms`, `s`, `m` or `h`.
@@ -53,6 +61,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if d.is_zero() {
         return Err(format!("`{text}` must be longer than zero"));
     }
+    if d > MAX_DURATION {
+        return Err(format!("`{text}` is too long (at most 24h)"));
+    }
     Ok(d)
 }
 
@@ -68,6 +79,12 @@ mod tests {
         assert_eq!(parse_size("2 gib").unwrap(), 2 << 30);
         assert!(parse_size("lots").unwrap_err().contains("not a size"));
         assert!(parse_size("5TB").unwrap_err().contains("unknown size unit"));
+        assert!(parse_size("2048GiB").unwrap_err().contains("too large"));
+        assert!(
+            parse_size("18446744073709551615GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 
     #[test]
@@ -75,6 +92,13 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("24h").unwrap(), MAX_DURATION);
+        assert!(parse_duration("25h").unwrap_err().contains("too long"));
+        assert!(
+            parse_duration("18446744073709551615h")
+                .unwrap_err()
+                .contains("too long")
+        );
         assert!(parse_duration("30").unwrap_err().contains("needs a unit"));
         assert!(
             parse_duration("0s")

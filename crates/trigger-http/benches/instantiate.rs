@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::Arc;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
 use wisp_engine::{
-    ChainContext, EngineConfig, GrantOptions, InstanceLimits, InternalHttp, InternalTarget,
-    WispEngine,
+    ChainContext, EngineConfig, FanOutBudget, GrantOptions, InstanceLimits, InternalHttp,
+    InternalTarget, WispEngine,
 };
 use wisp_trigger_http::HttpApp;
 
@@ -73,6 +73,7 @@ async fn one_request(app: &HttpApp) {
         internal: None,
         depth: 0,
         client: SocketAddr::from(([127, 0, 0, 1], 1)),
+        budget: Arc::new(FanOutBudget::new(u32::MAX, None)),
     };
     let response = app
         .send(InternalTarget::App, request, chain)

@@ -66,8 +66,41 @@ impl HttpApp {
         );
         let index = route.entry.component;
         drop(route);
+        if !chain.budget.take() {
+            tracing::warn!(
+                component = %self.components[index].id,
+                "service chaining refused: the request has caused as many instances as it may"
+            );
+            return Err(HttpError::InternalError(Some(
+                "this request has caused as many instances through service chaining as it may \
+                 (--max-fanout)"
+                    .into(),
+            )));
+        }
+        // Chained instances count against the component the request first reached too,
+        // so fanning out cannot take more of the pool than that component may hold.
+        let origin_permit = match chain
+            .budget
+            .origin_slots_other_than(&self.components[index].slots)
+        {
+            None => None,
+            Some(origin) => match origin.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    return Ok(
+                        status_response(StatusCode::SERVICE_UNAVAILABLE).map(|b| b.boxed_unsync())
+                    );
+                }
+            },
+        };
         let response = self
-            .dispatch(index, req, Arc::new(AtomicBool::new(false)), chain)
+            .dispatch(
+                index,
+                req,
+                Arc::new(AtomicBool::new(false)),
+                chain,
+                origin_permit,
+            )
             .await
             .unwrap_or_else(status_response);
         Ok(response.map(|b| b.boxed_unsync()))

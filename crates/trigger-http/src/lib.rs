@@ -28,7 +28,7 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wisp_engine::{
-    ChainContext, GrantOptions, InstanceGrants, InternalHttp, LoadReport, WispEngine,
+    ChainContext, FanOutBudget, GrantOptions, InstanceGrants, InternalHttp, LoadReport, WispEngine,
 };
 use wisp_manifest::{App, Executor, Route};
 
@@ -315,12 +315,17 @@ impl HttpApp {
         );
         let component_index = route.entry.component;
         drop(route);
+        let component = &self.components[component_index];
         let chain = ChainContext {
             internal: Some(self.clone() as Arc<dyn InternalHttp>),
             depth: 0,
             client,
+            budget: Arc::new(FanOutBudget::new(
+                component.grants.limits().max_fanout,
+                Some(component.slots.clone()),
+            )),
         };
-        self.dispatch(component_index, req, exceeded, chain)
+        self.dispatch(component_index, req, exceeded, chain, None)
             .await
             .unwrap_or_else(status_response)
     }
@@ -333,6 +338,7 @@ impl HttpApp {
         req: Request<B>,
         body_too_large: Arc<AtomicBool>,
         chain: ChainContext,
+        origin_permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Response<ResponseBody>, StatusCode>
     where
         B: http_body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
@@ -372,8 +378,9 @@ impl HttpApp {
         let guest_failed = Arc::new(AtomicBool::new(false));
         let failed_flag = guest_failed.clone();
         let mut task = Box::pin(async move {
-            // The slot is held for as long as the instance lives, streaming included.
-            let _permit = permit;
+            // The slot is held for as long as the instance lives, streaming included, and
+            // so is the one a chained instance takes of its originating component.
+            let _permits = (permit, origin_permit);
             let run = prepared.run(&mut store, instance);
             // A busy guest yields at every epoch tick, so this fires within one tick of
             // the deadline even in a tight loop; dropping `run` drops the instance.

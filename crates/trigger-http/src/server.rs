@@ -1,22 +1,40 @@
 //! The listener: accepts connections (up to a cap), serves HTTP/1.1 (keep-alive) and h2c
 //! on each under request limits, and on shutdown stops accepting and lets in-flight
 //! requests finish within a grace period.
+//!
+//! No connection may sit on a slot forever, whatever state it stalls in:
+//! - before its first request head is complete (silent socket, half an HTTP/2 preface,
+//!   a preface and nothing more, a slow HTTP/1 head) it is closed at the header-read
+//!   timeout after it was accepted;
+//! - an HTTP/1 connection idle between requests is closed by hyper at the same timeout;
+//! - any connection that starts no new request for the idle timeout is shut down
+//!   gracefully (HTTP/2 gets GOAWAY; a response still streaming finishes);
+//! - HTTP/2 peers are pinged while a connection is open and dropped when they stop
+//!   answering.
 
 use crate::HttpApp;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+
+/// How often an HTTP/2 peer is pinged, and how long it has to answer.
+const H2_PING: Duration = Duration::from_secs(20);
 
 /// Limits the listener applies to every connection and request.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerConfig {
-    /// Time a client has to send a request's headers; it also closes a keep-alive
-    /// connection that sits idle that long.
+    /// Time a client has to send a request's headers (the first request's counted from
+    /// the accept); it also closes an HTTP/1 keep-alive connection that sits idle that
+    /// long.
     pub header_read_timeout: Duration,
+    /// A connection that starts no new request for this long is shut down gracefully.
+    pub idle_timeout: Duration,
     /// Largest request head (request line and headers); larger gets 431.
     pub max_header_bytes: usize,
     /// Largest request body, if limited; larger gets 413.
@@ -31,6 +49,7 @@ impl Default for ListenerConfig {
     fn default() -> Self {
         Self {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             max_header_bytes: 64 * 1024,
             max_body_bytes: None,
             max_connections: 4096,
@@ -47,21 +66,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     config: ListenerConfig,
 ) -> bool {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
-        // hyper's smallest buffer is 8 KiB; a head that does not fit gets 431.
-        .max_buf_size(config.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(connection_builder(&config));
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    // Every connection task holds a receiver: `closed()` resolves when all are gone.
+    let (stop_tx, stop_rx) = watch::channel(false);
     let local = match listener.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -89,29 +97,130 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(app.handle(req, client, local, config.max_body_bytes).await) }
-                });
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _slot = slot;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%client, "connection ended with error: {e}");
-                    }
-                });
+                spawn_connection(&builder, &app, stream, client, local, slot, stop_rx.clone(), config);
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
+    drop(stop_rx);
+    let _ = stop_tx.send(true);
     tokio::select! {
-        () = graceful.shutdown() => true,
+        () = stop_tx.closed() => true,
         () = tokio::time::sleep(config.shutdown_grace) => false,
     }
+}
+
+/// hyper's connection builder with the listener's limits.
+fn connection_builder(config: &ListenerConfig) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        // hyper's smallest buffer is 8 KiB; a head that does not fit gets 431.
+        .max_buf_size(config.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING)
+        .keep_alive_timeout(H2_PING)
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// When a connection last began a request.
+struct Activity {
+    accepted: Instant,
+    /// Milliseconds after `accepted` the last request began; `u64::MAX` before the first.
+    last_request_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            accepted: Instant::now(),
+            last_request_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn request_started(&self) {
+        let ms = u64::try_from(self.accepted.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        self.last_request_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// When the connection's current allowance runs out: the header-read timeout after
+    /// the accept until a first request began, then the idle timeout after the last one.
+    fn deadline(&self, config: &ListenerConfig) -> (Instant, bool) {
+        match self.last_request_ms.load(Ordering::Relaxed) {
+            u64::MAX => (self.accepted + config.header_read_timeout, false),
+            ms => (
+                self.accepted + Duration::from_millis(ms) + config.idle_timeout,
+                true,
+            ),
+        }
+    }
+}
+
+/// Serves one accepted connection on a task of its own, closing it when it stalls before
+/// a first request and shutting it down gracefully when idle or when the server stops.
+#[allow(clippy::too_many_arguments)]
+fn spawn_connection(
+    builder: &Arc<auto::Builder<TokioExecutor>>,
+    app: &Arc<HttpApp>,
+    stream: TcpStream,
+    client: SocketAddr,
+    local: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    mut stop: watch::Receiver<bool>,
+    config: ListenerConfig,
+) {
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let (app, activity) = (app.clone(), activity.clone());
+        hyper::service::service_fn(move |req| {
+            activity.request_started();
+            let app = app.clone();
+            async move {
+                let response = app.handle(req, client, local, config.max_body_bytes).await;
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        })
+    };
+    let conn = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    tokio::spawn(async move {
+        let _slot = slot;
+        tokio::pin!(conn);
+        let mut draining = false;
+        loop {
+            let (deadline, served) = activity.deadline(&config);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%client, "connection ended with error: {e}");
+                    }
+                    return;
+                }
+                _ = stop.changed(), if !draining => {
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
+                }
+                () = tokio::time::sleep_until(deadline), if !draining => {
+                    if !served {
+                        tracing::debug!(%client, "closing a connection that sent no request in time");
+                        return;
+                    }
+                    // Unless a request began since the deadline was computed.
+                    if activity.deadline(&config).0 <= Instant::now() {
+                        conn.as_mut().graceful_shutdown();
+                        draining = true;
+                    }
+                }
+            }
+        }
+    });
 }

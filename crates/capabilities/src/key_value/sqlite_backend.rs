@@ -53,7 +53,10 @@ impl SqliteKv {
         f: impl FnOnce(&mut Connection, &str) -> rusqlite::Result<R> + Send + 'static,
     ) -> KvResult<R> {
         let label = self.label.clone();
-        self.db.run(move |c| f(c, &label)).await.map_err(KvError)
+        self.db
+            .run(move |c| f(c, &label))
+            .await
+            .map_err(|e| KvError(e.to_string()))
     }
 
     pub(super) async fn get(&self, key: &str) -> KvResult<Option<Vec<u8>>> {

@@ -67,10 +67,12 @@ impl Database {
                     .collect();
                 let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
                 let mut out = Vec::new();
+                let mut budget = ResultBudget::default();
                 while let Some(row) = rows.next()? {
                     let values = (0..columns.len())
                         .map(|i| row.get_ref(i).map(owned_value))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
+                    budget.take(&values)?;
                     out.push(values);
                 }
                 drop(rows);
@@ -86,6 +88,7 @@ impl Database {
                 })
             })
             .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs `sql` (one or more statements) now, outside the async runtime: `--sqlite`.
@@ -93,6 +96,43 @@ impl Database {
         self.conn
             .run_now(|c| c.execute_batch(sql))
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Most bytes of rows one statement may hand a guest. The rows are held by the host and
+/// then copied into the guest's memory, so a result this size is already more than most
+/// guests' memory limit; past it the statement fails instead of growing the host.
+pub const MAX_RESULT_BYTES: usize = 64 << 20;
+
+/// Counts what a statement's rows cost the host, failing the statement past
+/// [`MAX_RESULT_BYTES`].
+#[derive(Default)]
+struct ResultBudget(usize);
+
+impl ResultBudget {
+    fn take(&mut self, row: &[SqlValue]) -> rusqlite::Result<()> {
+        // Each value costs at least its enum's size, so a million NULLs count too.
+        self.0 += row
+            .iter()
+            .map(|v| {
+                std::mem::size_of::<SqlValue>()
+                    + match v {
+                        SqlValue::Text(t) => t.len(),
+                        SqlValue::Blob(b) => b.len(),
+                        _ => 0,
+                    }
+            })
+            .sum::<usize>();
+        if self.0 > MAX_RESULT_BYTES {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
+                Some(format!(
+                    "the result is larger than {} MiB; select fewer rows at a time",
+                    MAX_RESULT_BYTES >> 20
+                )),
+            ));
+        }
+        Ok(())
     }
 }
 

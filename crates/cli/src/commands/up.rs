@@ -45,10 +45,14 @@ pub struct UpArgs {
     /// Wall-clock budget per request (e.g. `30s`, `500ms`); past it the request gets 504.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = wisp_manifest::parse_duration)]
     timeout: std::time::Duration,
-    /// Concurrent instances per component (default: `--max-instances`); excess requests
-    /// wait up to 5 s, then get 503 with `Retry-After`.
+    /// Concurrent instances per component (default: half of `--max-instances`); excess
+    /// requests wait up to 5 s, then get 503 with `Retry-After`.
     #[arg(long, value_name = "N")]
     max_instances_per_component: Option<u32>,
+    /// Instances one request from the network may cause through service chaining, over
+    /// its whole life; they also count against the first component's instance limit.
+    #[arg(long, value_name = "N", default_value_t = wisp_engine::DEFAULT_MAX_FANOUT)]
+    max_fanout: u32,
     /// Opt-in instance reuse: one WASI 0.2 instance serves up to N requests of its
     /// component, one at a time, and is dropped after a trap, a timeout or 10 s idle
     /// (default 1: a fresh instance per request); `[component.X.limits]
@@ -73,6 +77,10 @@ pub struct UpArgs {
     /// connections); a slower client is dropped.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = wisp_manifest::parse_duration)]
     header_read_timeout: std::time::Duration,
+    /// A connection that starts no new request for this long is closed gracefully
+    /// (HTTP/2 gets GOAWAY; a response still streaming finishes).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = wisp_manifest::parse_duration)]
+    idle_timeout: std::time::Duration,
     /// Largest request head (request line + headers); larger gets 431.
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = wisp_manifest::parse_size)]
     max_header_size: u64,
@@ -83,7 +91,7 @@ pub struct UpArgs {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     max_connections: usize,
     /// How long in-flight requests may take to finish after a shutdown signal.
-    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     shutdown_grace: u64,
 }
 
@@ -139,10 +147,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         limits: wisp_engine::InstanceLimits {
             memory: args.memory_limit,
             timeout: args.timeout,
-            max_instances: args
-                .max_instances_per_component
-                .unwrap_or(args.max_instances),
+            max_instances: args.max_instances_per_component.unwrap_or(
+                wisp_engine::default_instances_per_component(args.max_instances),
+            ),
             instance_reuse: args.instance_reuse,
+            max_fanout: args.max_fanout,
         },
         log_max_bytes: args.log_max_size,
         capabilities: Arc::new(capabilities),
@@ -193,7 +202,7 @@ async fn load_capabilities(
     }
     for sql in &args.sqlite {
         let text = match sql.strip_prefix('@') {
-            Some(file) => std::fs::read_to_string(file)
+            Some(file) => wisp_manifest::read::read_text_capped(std::path::Path::new(file))
                 .with_context(|| format!("--sqlite @{file}: cannot read the file"))?,
             None => sql.clone(),
         };
@@ -212,6 +221,9 @@ async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    // Handlers go in before the banner: whoever reads it may signal at once, and a
+    // SIGTERM with no handler installed kills the process instead of stopping it.
+    let shutdown = shutdown_signal()?;
     // One write, so a reader of the pipe sees the whole banner at once.
     let mut banner = format!("Serving http://{addr}\nAvailable Routes:\n");
     for (id, route) in app.routes() {
@@ -225,12 +237,13 @@ async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
     }
     let config = ListenerConfig {
         header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
         max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
         max_body_bytes: args.max_body_size,
         max_connections: args.max_connections,
         shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
-    let finished = wisp_trigger_http::serve(app, listener, shutdown_signal(), config).await;
+    let finished = wisp_trigger_http::serve(app, listener, shutdown, config).await;
     if finished {
         println!("Stopped");
     } else {
@@ -242,24 +255,16 @@ async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+/// Installs the SIGINT and SIGTERM handlers now; the future resolves at the first signal.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    println!("Shutting down: waiting for in-flight requests");
+        println!("Shutting down: waiting for in-flight requests");
+    })
 }

@@ -131,3 +131,52 @@ pub fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// One node of a fan-out tree through the app itself: starts `k` requests at once to
+/// `http://self.alt{path}` one level down, and reports `instances=N refused=M` for its
+/// subtree (itself included), M counting requests that got no usable answer.
+pub fn tree(path: &str, k: usize, depth: usize) -> String {
+    let (mut instances, mut refused) = (1u64, 0u64);
+    if depth > 0 {
+        let url = format!("http://self.alt{path}?op=tree&k={k}&d={}", depth - 1);
+        let mut pending = Vec::new();
+        for _ in 0..k {
+            let started = request(Method::Get, &url).and_then(|(req, body)| {
+                let future = outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+                let _ = OutgoingBody::finish(body, None);
+                Ok(future)
+            });
+            match started {
+                Ok(future) => pending.push(future),
+                Err(_) => refused += 1,
+            }
+        }
+        for future in pending {
+            future.subscribe().block();
+            let body = match future.get() {
+                Some(Ok(Ok(resp))) if resp.status() == 200 => read_all(resp),
+                _ => None,
+            };
+            match body.as_deref().and_then(parse_tree) {
+                Some((n, m)) => {
+                    instances += n;
+                    refused += m;
+                }
+                None => refused += 1,
+            }
+        }
+    }
+    format!("instances={instances} refused={refused}")
+}
+
+fn read_all(resp: wasi::http::types::IncomingResponse) -> Option<String> {
+    let in_body = resp.consume().ok()?;
+    let mut body = Vec::new();
+    in_body.stream().ok()?.read_to_end(&mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+fn parse_tree(report: &str) -> Option<(u64, u64)> {
+    let (n, m) = report.strip_prefix("instances=")?.split_once(" refused=")?;
+    Some((n.parse().ok()?, m.parse().ok()?))
+}

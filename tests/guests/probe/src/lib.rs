@@ -197,6 +197,13 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 let n = param("n").and_then(|n| n.parse().ok()).unwrap_or(1);
                 respond(out, 200, fetch::fan_out(&url, n).as_bytes());
             }
+            Some("tree") => {
+                // A fan-out tree through the app: `k` children per node, `d` levels.
+                let k = param("k").and_then(|n| n.parse().ok()).unwrap_or(3);
+                let d = param("d").and_then(|n| n.parse().ok()).unwrap_or(0);
+                let path = path_with_query.split('?').next().unwrap_or("/");
+                respond(out, 200, fetch::tree(path, k, d).as_bytes());
+            }
             Some("chain-self") => {
                 // Calls itself through the app, forever: only the host's depth limit ends it.
                 let url = format!("http://self.alt{path_with_query}");
