@@ -122,3 +122,37 @@ fn sigterm_right_after_the_banner_is_a_clean_exit() {
         assert!(wisp.wait_for_stdout("Stopped"), "{}", wisp.stdout_text());
     }
 }
+
+#[tokio::test]
+async fn the_host_wide_memory_budget_answers_503_and_comes_back() {
+    let probe = guests().probe.to_str().unwrap();
+    let wisp = Wisp::start(&["-f", probe, "--max-total-memory", "96MiB"]);
+    let before = wisp.rss_kib();
+    // Five instances wanting 40 MiB each at once: the budget holds two of them.
+    let holders: Vec<_> = (0..5)
+        .map(|_| {
+            let url = wisp.url("/?op=hold&mb=40&ms=1500");
+            tokio::spawn(async move { get(&url).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for h in holders {
+        statuses.push(h.await.unwrap().0);
+    }
+    statuses.sort();
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=2).contains(&served), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "{statuses:?}"
+    );
+    let growth_mib = wisp.rss_kib().saturating_sub(before) / 1024;
+    assert!(growth_mib < 160, "host grew by {growth_mib} MiB");
+    // Everything the instances held went back to the budget.
+    for _ in 0..3 {
+        assert_eq!(
+            get(&wisp.url("/?op=hold&mb=40&ms=0")).await,
+            (200, "41943040".into())
+        );
+    }
+}

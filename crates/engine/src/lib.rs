@@ -10,6 +10,7 @@ mod cache;
 mod files;
 mod guest_output;
 mod http_client;
+mod limiter;
 mod outbound;
 mod runtime;
 mod state;
@@ -18,6 +19,9 @@ pub use adapt::{WasmKind, classify};
 pub use cache::CompileCache;
 pub use guest_output::{GuestOutput, Stream};
 pub use http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
+pub use limiter::{
+    HostMemoryBudget, HostMemoryExhausted, MAX_MEMORIES_PER_INSTANCE, MAX_TABLES_PER_INSTANCE,
+};
 pub use outbound::{
     ChainContext, FanOutBudget, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH,
     OutboundHttp,
@@ -25,6 +29,7 @@ pub use outbound::{
 pub use runtime::EngineKind;
 pub use state::HostState;
 
+use limiter::InstanceLimiter;
 use runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -130,6 +135,8 @@ pub struct EngineConfig {
     pub max_instances: u32,
     /// Where compiled components are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Guest memory and tables all instances together may hold; `None`: no host-wide cap.
+    pub max_total_memory: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -137,6 +144,7 @@ impl Default for EngineConfig {
         Self {
             max_instances: DEFAULT_MAX_INSTANCES,
             cache_dir: CompileCache::default_dir(),
+            max_total_memory: None,
         }
     }
 }
@@ -172,6 +180,7 @@ pub struct WispEngine {
     concurrent: Arc<OnceLock<Runtime>>,
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
+    host_memory: Option<Arc<HostMemoryBudget>>,
 }
 
 impl WispEngine {
@@ -207,6 +216,9 @@ impl WispEngine {
             concurrent,
             cache,
             ticker_stop,
+            host_memory: config
+                .max_total_memory
+                .map(|max| Arc::new(HostMemoryBudget::new(max))),
         })
     }
 
@@ -336,6 +348,7 @@ impl WispEngine {
             files_root,
             limits: options.limits.with_overrides(&component.limits),
             caps,
+            host_memory: self.host_memory.clone(),
             stdout: out(Stream::Stdout)?,
             stderr: out(Stream::Stderr)?,
         })
@@ -377,12 +390,12 @@ impl WispEngine {
                 in_flight: None,
             },
             caps: wisp_capabilities::InstanceCapabilities::new(grants.caps.clone()),
-            // Growth past the limit fails inside the guest (its allocator sees
-            // out-of-memory) instead of trapping in the host.
-            limits: wasmtime::StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(grants.limits.memory).unwrap_or(usize::MAX))
-                .trap_on_grow_failure(false)
-                .build(),
+            // Growth past the instance's limit fails inside the guest (its allocator sees
+            // out-of-memory); past the host's budget, the request fails with 503.
+            limits: InstanceLimiter::new(
+                usize::try_from(grants.limits.memory).unwrap_or(usize::MAX),
+                grants.host_memory.clone(),
+            ),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
@@ -429,6 +442,8 @@ pub struct InstanceGrants {
     udp: bool,
     stdout: GuestOutput,
     stderr: GuestOutput,
+    /// The host-wide guest-memory budget every instance draws on, if any.
+    host_memory: Option<Arc<HostMemoryBudget>>,
 }
 
 impl InstanceGrants {

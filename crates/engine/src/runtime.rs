@@ -95,7 +95,11 @@ fn pool(max_instances: u32) -> PoolingAllocationConfig {
         .total_core_instances(n.saturating_mul(10))
         .total_memories(n.saturating_mul(4))
         .total_tables(n.saturating_mul(10))
-        .total_stacks(n);
+        .total_stacks(n)
+        // The same caps the store's limiter applies, so no one component can hold more
+        // pool slots than that (a hostile one would define dozens of memories).
+        .max_memories_per_component(crate::limiter::MAX_MEMORIES_PER_INSTANCE as u32)
+        .max_tables_per_component(crate::limiter::MAX_TABLES_PER_INSTANCE as u32);
     // A slot keeps the pages its last instance dirtied, reset by copying instead of
     // `madvise`, so the next instance in it takes no page faults. PAGEMAP_SCAN (Linux
     // 6.7+) finds exactly the dirty pages; without it keep-resident would reset the

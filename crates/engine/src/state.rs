@@ -15,7 +15,7 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) http_hooks: OutboundHttp,
     pub(crate) caps: wisp_capabilities::InstanceCapabilities,
-    pub(crate) limits: wasmtime::StoreLimits,
+    pub(crate) limits: crate::limiter::InstanceLimiter,
 }
 
 impl HostState {

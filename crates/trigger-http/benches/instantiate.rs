@@ -48,6 +48,7 @@ async fn load(state_dir: &Path) -> Arc<HttpApp> {
     .expect("capabilities");
     let engine = Arc::new(
         WispEngine::new(&EngineConfig {
+            max_total_memory: None,
             max_instances: 100,
             cache_dir: None,
         })

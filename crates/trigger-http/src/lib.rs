@@ -81,6 +81,8 @@ enum GuestFailure {
     Timeout(Duration),
     /// The instance pool had no free slot.
     PoolExhausted,
+    /// The host-wide guest-memory budget (`--max-total-memory`) was spent.
+    HostMemoryExhausted,
     /// It trapped or a host call failed.
     Failed(wasmtime::Error),
 }
@@ -394,6 +396,12 @@ impl HttpApp {
                 Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
                     Err(GuestFailure::PoolExhausted)
                 }
+                Ok(Err(e))
+                    if e.chain()
+                        .any(|c| c.is::<wisp_engine::HostMemoryExhausted>()) =>
+                {
+                    Err(GuestFailure::HostMemoryExhausted)
+                }
                 Ok(Err(e)) => Err(GuestFailure::Failed(e)),
                 Err(_) => Err(GuestFailure::Timeout(timeout)),
             };
@@ -407,6 +415,9 @@ impl HttpApp {
                 }
                 Err(GuestFailure::PoolExhausted) => {
                     tracing::warn!(component = %task_id, "instance pool exhausted");
+                }
+                Err(GuestFailure::HostMemoryExhausted) => {
+                    tracing::warn!(component = %task_id, "host guest-memory budget spent: 503");
                 }
                 Err(GuestFailure::Failed(e)) => {
                     // The root cause names the trap; the wasm backtrace is for debugging.
@@ -470,7 +481,9 @@ impl HttpApp {
                         tracing::error!(component = %id, "guest returned without setting a response");
                         Err(StatusCode::INTERNAL_SERVER_ERROR)
                     }
-                    Err(GuestFailure::PoolExhausted) => Err(StatusCode::SERVICE_UNAVAILABLE),
+                    Err(GuestFailure::PoolExhausted | GuestFailure::HostMemoryExhausted) => {
+                        Err(StatusCode::SERVICE_UNAVAILABLE)
+                    }
                     Err(GuestFailure::Timeout(_)) => Err(StatusCode::GATEWAY_TIMEOUT),
                     Err(GuestFailure::Failed(_)) => Err(StatusCode::INTERNAL_SERVER_ERROR),
                 }

@@ -42,6 +42,10 @@ pub struct UpArgs {
     /// `[component.X.limits] memory` overrides it.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = wisp_manifest::parse_size)]
     memory_limit: u64,
+    /// Guest memory all instances together may hold (e.g. `8GiB`); a request whose
+    /// instance would take the host past it gets 503. Unlimited by default.
+    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
+    max_total_memory: Option<u64>,
     /// Wall-clock budget per request (e.g. `30s`, `500ms`); past it the request gets 504.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = wisp_manifest::parse_duration)]
     timeout: std::time::Duration,
@@ -142,6 +146,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let engine = Arc::new(WispEngine::new(&EngineConfig {
         max_instances: args.max_instances,
         cache_dir,
+        max_total_memory: args.max_total_memory,
     })?);
     let options = GrantOptions {
         limits: wisp_engine::InstanceLimits {

@@ -165,6 +165,14 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            Some("hold") => {
+                // Holds `mb` MiB (touched) for `ms` milliseconds, then answers.
+                let mb: usize = param("mb").and_then(|n| n.parse().ok()).unwrap_or(1);
+                let ms: u64 = param("ms").and_then(|n| n.parse().ok()).unwrap_or(0);
+                let hoard = vec![1u8; mb << 20];
+                wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, std::hint::black_box(&hoard).len().to_string().as_bytes());
+            }
             Some("membomb") => {
                 // Allocates (and touches) 1 MiB at a time until memory runs out.
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
