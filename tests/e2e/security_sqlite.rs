@@ -101,7 +101,10 @@ async fn a_runaway_query_ends_with_its_request_and_frees_the_database() {
         assert_eq!(status, 200, "the database is still held: {body}");
     }
     let (status, body) = sql(&wisp, "SELECT count(*) FROM t").await;
-    assert_eq!((status, body.lines().nth(1)), (200, Some("[Integer(3)]")));
+    assert_eq!(
+        (status, body.lines().nth(1)),
+        (200, Some("[Value::Integer(3)]"))
+    );
 }
 
 #[tokio::test]
