@@ -21,6 +21,7 @@ mod reuse;
 mod routing;
 mod sandbox;
 mod security;
+mod security_db;
 mod security_net;
 mod security_sqlite;
 mod servers;

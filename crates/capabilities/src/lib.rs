@@ -16,6 +16,12 @@
 //! Nothing here knows about triggers.
 
 mod bindings;
+
+/// Most bytes of rows one database statement may hand a guest (SQLite, PostgreSQL,
+/// MySQL). The rows are held by the host and then copied into the guest's memory, so a
+/// result this size is already more than most guests' memory limit; past it the
+/// statement fails instead of growing the host.
+pub const MAX_RESULT_BYTES: usize = 64 << 20;
 pub mod key_value;
 mod macros;
 pub mod mqtt;

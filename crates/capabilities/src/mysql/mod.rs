@@ -77,7 +77,12 @@ impl MysqlPools {
 
 /// The `connection` resource of both versions: one pooled connection, returned to its
 /// pool on drop; behind a lock so a statement can await without holding the table.
-pub struct MysqlConnection(Arc<tokio::sync::Mutex<mysql_async::Conn>>);
+/// The pool is kept to reach the server when a statement must be killed.
+#[derive(Clone)]
+pub struct MysqlConnection {
+    conn: Arc<tokio::sync::Mutex<mysql_async::Conn>>,
+    pool: Pool,
+}
 
 fn to_value(v: rdbms::ParameterValue) -> Value {
     use rdbms::ParameterValue as P;
@@ -248,7 +253,10 @@ async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection
         .pool(address, &tls)
         .map_err(rdbms::Error::ConnectionFailed)?;
     match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
-        Ok(Ok(conn)) => Ok(MysqlConnection(Arc::new(tokio::sync::Mutex::new(conn)))),
+        Ok(Ok(conn)) => Ok(MysqlConnection {
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
+            pool,
+        }),
         Ok(Err(e)) => Err(rdbms::Error::ConnectionFailed(e.to_string())),
         Err(_) => Err(rdbms::Error::ConnectionFailed(
             "timed out connecting".into(),
@@ -263,13 +271,31 @@ impl MysqlConnection {
         statement: String,
         values: Vec<rdbms::ParameterValue>,
     ) -> Result<(Vec<rdbms::Column>, Vec<Vec<rdbms::DbValue>>), rdbms::Error> {
-        let mut conn = self.0.lock().await;
+        let mut conn = self.conn.lock().await;
+        let kill = KillOnDrop(Some((conn.id(), self.pool.clone())));
         let mut result = conn
             .exec_iter(statement, params(values))
             .await
             .map_err(query_failed)?;
         let columns: Vec<Column> = result.columns().map(|c| c.to_vec()).unwrap_or_default();
-        let rows: Vec<Row> = result.collect().await.map_err(query_failed)?;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = result.next().await.map_err(query_failed)? {
+            bytes += (0..row.len())
+                .map(|i| match row.as_ref(i) {
+                    Some(Value::Bytes(b)) => b.len() + std::mem::size_of::<Value>(),
+                    _ => std::mem::size_of::<Value>(),
+                })
+                .sum::<usize>();
+            if bytes > crate::MAX_RESULT_BYTES {
+                return Err(rdbms::Error::QueryFailed(format!(
+                    "the result is larger than {} MiB; select fewer rows at a time",
+                    crate::MAX_RESULT_BYTES >> 20
+                )));
+            }
+            rows.push(row);
+        }
+        kill.disarm();
         let rows = rows
             .into_iter()
             .map(|row| {
@@ -296,10 +322,45 @@ impl MysqlConnection {
         statement: String,
         values: Vec<rdbms::ParameterValue>,
     ) -> Result<(), rdbms::Error> {
-        let mut conn = self.0.lock().await;
+        let mut conn = self.conn.lock().await;
+        let kill = KillOnDrop(Some((conn.id(), self.pool.clone())));
         conn.exec_drop(statement, params(values))
             .await
-            .map_err(query_failed)
+            .map_err(query_failed)?;
+        kill.disarm();
+        Ok(())
+    }
+}
+
+/// Kills the connection's running statement on the server (`KILL QUERY`, over another
+/// pooled connection) when dropped armed: the request that ran it ended.
+struct KillOnDrop(Option<(u32, Pool)>);
+
+impl KillOnDrop {
+    /// The statement finished: nothing to kill.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        use mysql_async::prelude::Queryable;
+        if let Some((id, pool)) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let killed = async {
+                    let mut conn = pool.get_conn().await?;
+                    conn.query_drop(format!("KILL QUERY {id}")).await
+                };
+                match tokio::time::timeout(CONNECT_TIMEOUT, killed).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!("killing an abandoned MySQL statement: {e}"),
+                    Err(_) => tracing::debug!("killing an abandoned MySQL statement timed out"),
+                }
+            });
+        }
     }
 }
 

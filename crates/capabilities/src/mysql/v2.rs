@@ -25,7 +25,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
         statement: String,
         params: Vec<rdbms::ParameterValue>,
     ) -> wasmtime::Result<Result<rdbms::RowSet, rdbms::Error>> {
-        let conn = MysqlConnection(self.table.get(&conn)?.0.clone());
+        let conn = self.table.get(&conn)?.clone();
         Ok(conn
             .query(statement, params)
             .await
@@ -38,7 +38,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
         statement: String,
         params: Vec<rdbms::ParameterValue>,
     ) -> wasmtime::Result<Result<(), rdbms::Error>> {
-        let conn = MysqlConnection(self.table.get(&conn)?.0.clone());
+        let conn = self.table.get(&conn)?.clone();
         Ok(conn.execute(statement, params).await)
     }
 

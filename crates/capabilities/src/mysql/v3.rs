@@ -30,7 +30,7 @@ fn conn_of<U>(
     a: &Accessor<U, CapabilitiesData>,
     conn: &Resource<MysqlConnection>,
 ) -> wasmtime::Result<MysqlConnection> {
-    a.with(|mut v| Ok(MysqlConnection(v.get().table.get(conn)?.0.clone())))
+    a.with(|mut v| Ok(v.get().table.get(conn)?.clone()))
 }
 
 impl v3::Host for CapabilitiesView<'_> {}

@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
+use tokio_postgres_rustls::MakeRustlsConnect;
 pub(crate) use types::{Cell, ColType, Param};
 use wisp_manifest::outbound::OutboundPolicy;
 
@@ -33,20 +34,26 @@ const POOL_SIZE: usize = 16;
 /// One pool per PostgreSQL URL and CA root, shared by every instance of the app.
 #[derive(Default)]
 pub struct PgPools {
-    by_target: Mutex<HashMap<(String, Option<String>), Pool>>,
+    by_target: Mutex<HashMap<PoolKey, (Pool, MakeRustlsConnect)>>,
 }
 
+/// A pool's URL and the extra CA root its connections trust.
+type PoolKey = (String, Option<String>);
+
 impl PgPools {
-    fn pool(&self, url: &str, ca_root: Option<&str>) -> Result<Pool, String> {
+    /// The pool for `url` and `ca_root`, and the TLS connector its connections use
+    /// (cancel requests need one too).
+    fn pool(&self, url: &str, ca_root: Option<&str>) -> Result<(Pool, MakeRustlsConnect), String> {
         let key = (url.to_owned(), ca_root.map(str::to_owned));
         let mut pools = self.by_target.lock().expect("postgres pools lock");
         if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
         let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+        let tls = tls::connector(ca_root)?;
         let manager = Manager::from_config(
             config,
-            tls::connector(ca_root)?,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Clean,
             },
@@ -59,8 +66,8 @@ impl PgPools {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| e.to_string())?;
-        pools.insert(key, pool.clone());
-        Ok(pool)
+        pools.insert(key, (pool.clone(), tls.clone()));
+        Ok((pool, tls))
     }
 }
 
@@ -68,7 +75,10 @@ impl PgPools {
 /// pool when the last handle is dropped. Cloned (cheaply) out of the resource table so
 /// an async call does not hold the store while it waits on the server.
 #[derive(Clone)]
-pub struct PgConnection(Arc<deadpool_postgres::Object>);
+pub struct PgConnection {
+    client: Arc<deadpool_postgres::Object>,
+    tls: MakeRustlsConnect,
+}
 
 /// Version 4's `connection-builder`: an address and an optional extra CA root.
 pub struct PgConnectionBuilder {
@@ -178,14 +188,17 @@ pub(crate) async fn open(
                 .into(),
         ));
     }
-    let pool = pools
+    let (pool, tls) = pools
         .pool(address, ca_root)
         .map_err(PgError::ConnectionFailed)?;
     let client = pool
         .get()
         .await
         .map_err(|e| PgError::ConnectionFailed(format!("{e:#}")))?;
-    Ok(PgConnection(Arc::new(client)))
+    Ok(PgConnection {
+        client: Arc::new(client),
+        tls,
+    })
 }
 
 impl crate::CapabilitiesView<'_> {
@@ -201,18 +214,27 @@ impl crate::CapabilitiesView<'_> {
 }
 
 impl PgConnection {
+    /// Cancels the statement on the server if it is dropped before `disarm`: the
+    /// request that ran it ended (timeout, client gone, trap).
+    fn cancel_on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(Some((self.client.cancel_token(), self.tls.clone())))
+    }
+
     async fn query(&self, statement: &str, params: Vec<Param>) -> Result<Rows, PgError> {
         let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
+        let cancel = self.cancel_on_drop();
         let stmt = self
-            .0
+            .client
             .prepare_cached(statement)
             .await
             .map_err(query_failed)?;
-        let rows = self
-            .0
-            .query(&stmt, &refs(&params))
+        let stream = self
+            .client
+            .query_raw(&stmt, refs(&params))
             .await
             .map_err(query_failed)?;
+        let rows = collect_capped(stream).await?;
+        cancel.disarm();
         let columns = stmt
             .columns()
             .iter()
@@ -240,10 +262,65 @@ impl PgConnection {
 
     async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, PgError> {
         let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
-        self.0
+        let cancel = self.cancel_on_drop();
+        let changed = self
+            .client
             .execute(statement, &refs(&params))
             .await
-            .map_err(query_failed)
+            .map_err(query_failed)?;
+        cancel.disarm();
+        Ok(changed)
+    }
+}
+
+/// Reads a statement's rows, failing once they hold more than
+/// [`crate::MAX_RESULT_BYTES`] of data.
+async fn collect_capped(
+    stream: tokio_postgres::RowStream,
+) -> Result<Vec<tokio_postgres::Row>, PgError> {
+    use futures::TryStreamExt;
+    futures::pin_mut!(stream);
+    let (mut rows, mut bytes) = (Vec::new(), 0usize);
+    while let Some(row) = stream.try_next().await.map_err(query_failed)? {
+        bytes += (0..row.len())
+            .map(|i| row.get::<_, types::RawLen>(i).0 + std::mem::size_of::<Cell>())
+            .sum::<usize>();
+        if bytes > crate::MAX_RESULT_BYTES {
+            return Err(PgError::QueryFailed(Box::new(QueryFailure {
+                text: format!(
+                    "the result is larger than {} MiB; select fewer rows at a time",
+                    crate::MAX_RESULT_BYTES >> 20
+                ),
+                db: None,
+            })));
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Sends PostgreSQL a cancel request for the connection's running statement when dropped
+/// armed.
+struct CancelOnDrop(Option<(tokio_postgres::CancelToken, MakeRustlsConnect)>);
+
+impl CancelOnDrop {
+    /// The statement finished: nothing to cancel.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some((token, tls)) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(e) = token.cancel_query(tls).await {
+                    tracing::debug!("cancelling an abandoned PostgreSQL statement failed: {e}");
+                }
+            });
+        }
     }
 }
 

@@ -426,3 +426,20 @@ pub(crate) fn cell(row: &tokio_postgres::Row, i: usize) -> Result<Cell, tokio_po
         ColType::Other => get(row, i, |r: RawBytes| Cell::Unsupported(r.0)),
     }
 }
+
+/// The wire size of any column's value, whatever its type: what a row costs the host.
+pub(crate) struct RawLen(pub usize);
+
+impl<'a> FromSql<'a> for RawLen {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(raw.len()))
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self(0))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}

@@ -99,13 +99,8 @@ impl Database {
     }
 }
 
-/// Most bytes of rows one statement may hand a guest. The rows are held by the host and
-/// then copied into the guest's memory, so a result this size is already more than most
-/// guests' memory limit; past it the statement fails instead of growing the host.
-pub const MAX_RESULT_BYTES: usize = 64 << 20;
-
 /// Counts what a statement's rows cost the host, failing the statement past
-/// [`MAX_RESULT_BYTES`].
+/// [`crate::MAX_RESULT_BYTES`].
 #[derive(Default)]
 struct ResultBudget(usize);
 
@@ -123,12 +118,12 @@ impl ResultBudget {
                     }
             })
             .sum::<usize>();
-        if self.0 > MAX_RESULT_BYTES {
+        if self.0 > crate::MAX_RESULT_BYTES {
             return Err(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_TOOBIG),
                 Some(format!(
                     "the result is larger than {} MiB; select fewer rows at a time",
-                    MAX_RESULT_BYTES >> 20
+                    crate::MAX_RESULT_BYTES >> 20
                 )),
             ));
         }

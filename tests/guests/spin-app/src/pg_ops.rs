@@ -17,6 +17,13 @@ pub fn run(op: &str, p: &dyn Fn(&str) -> Option<String>) -> Option<Response> {
             c.execute("ROLLBACK", &[])?;
             Ok(format!("inside={inside} after={}", count(&c)?))
         }),
+        "pg-query" => {
+            // `sql`: the first column of the first row, as Debug text.
+            let sql = p("sql").unwrap_or_default();
+            Connection::open(&addr)
+                .and_then(|c| c.query(&sql, &[]))
+                .map(|rows| format!("{:?}", rows.rows.first().and_then(|r| r.first())))
+        }
         "pg-bad-sql" => Connection::open(&addr).and_then(|c| {
             c.query("SELEC nothing", &[]).map(|_| "no error".to_owned())
         }),
