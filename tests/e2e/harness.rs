@@ -158,7 +158,10 @@ impl Wisp {
                 }
             });
         }
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+        // `--build` compiles a guest from scratch first (minutes on two busy cores); the
+        // wait only stops a server that never comes up from hanging the suite.
+        let startup = if args.contains(&"--build") { 900 } else { 120 };
+        let addr = match rx.recv_timeout(Duration::from_secs(startup)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();

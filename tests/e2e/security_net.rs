@@ -116,3 +116,44 @@ async fn a_fan_out_through_service_chaining_is_bounded_and_spares_other_componen
 async fn get_owned(url: String) -> (u16, String) {
     get(&url).await
 }
+
+#[tokio::test]
+async fn credentials_in_urls_and_chosen_bind_ports_are_refused() {
+    let upstream = crate::upstream::Upstream::start();
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"edges\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n\
+         [component.probe]\nsource = {}\n\
+         allowed_outbound_hosts = [\"http://127.0.0.1:{}\", \"udp://127.0.0.1:*\"]\n",
+        toml_path(&guests().probe),
+        upstream.port
+    ));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let fetch = |url: String| {
+        let wisp_url = wisp.url(&format!("/?op=fetch&url={}", crate::upstream::encode(&url)));
+        async move { get(&wisp_url).await }
+    };
+    assert_eq!(
+        fetch(format!("http://127.0.0.1:{}/", upstream.port))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = fetch(format!("http://user:secret@127.0.0.1:{}/", upstream.port)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HttpRequestUriInvalid"), "{body}");
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "the request with credentials reached the server"
+    );
+
+    // An ephemeral bind (what a send needs) is fine; a port of the guest's choosing is not.
+    assert_eq!(
+        get(&wisp.url("/?op=udp-bind&addr=127.0.0.1:0")).await,
+        (200, "bound".into())
+    );
+    let port = free_port();
+    let (status, body) = get(&wisp.url(&format!("/?op=udp-bind&addr=127.0.0.1:{port}"))).await;
+    assert_eq!(status, 403, "{body}");
+}

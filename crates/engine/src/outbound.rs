@@ -108,6 +108,11 @@ impl OutboundHttp {
     fn route(&self, request: &http::Request<WasiBody>) -> Result<Destination, HttpError> {
         let uri = request.uri();
         let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+        // Credentials in the authority (`user:pass@host`) are refused: they would leak
+        // into logs and `Host`, and no Spin SDK sends them.
+        if authority.as_str().contains('@') {
+            return Err(HttpError::HttpRequestUriInvalid);
+        }
         let scheme = uri.scheme_str().unwrap_or("https");
         let target = OutboundTarget::new(scheme, authority.host(), authority.port_u16())
             .map_err(|_| HttpError::HttpRequestUriInvalid)?;
@@ -223,7 +228,9 @@ pub(crate) fn socket_allowed(
         SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
             policy.allows_socket("udp", addr.ip(), addr.port())
         }
-        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => true,
+        // The ephemeral binds a connect or send needs; a chosen port would squat on the
+        // host's port space (and listening is never granted anyway).
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.port() == 0,
         _ => false,
     }
 }

@@ -112,7 +112,11 @@ impl HostPattern {
         match &self.host {
             HostMatch::Exact(h) => h == host,
             HostMatch::Ip(i) => *i == ip,
-            HostMatch::Cidr(net, bits) => in_cidr(ip, *net, *bits),
+            // Only a range inside the link-local ones names them: `0.0.0.0/0` and `::/0`
+            // are wildcards by another name.
+            HostMatch::Cidr(net, bits) => {
+                cidr_within_link_local(*net, *bits) && in_cidr(ip, *net, *bits)
+            }
             HostMatch::Any | HostMatch::Subdomains(_) | HostMatch::SelfApp => false,
         }
     }
@@ -142,6 +146,18 @@ pub fn is_link_local(ip: IpAddr) -> bool {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.is_link_local(),
             None => v6.is_unicast_link_local(),
+        },
+    }
+}
+
+/// Whether the range `net/bits` lies inside 169.254.0.0/16 or fe80::/10 (or the IPv6
+/// mapping of the former).
+fn cidr_within_link_local(net: IpAddr, bits: u8) -> bool {
+    match net {
+        IpAddr::V4(v4) => bits >= 16 && v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => bits >= 96 + 16 && v4.is_link_local(),
+            None => bits >= 10 && v6.is_unicast_link_local(),
         },
     }
 }
@@ -362,6 +378,16 @@ mod tests {
         assert!(named.allows_socket("tcp", ip("169.254.169.254"), 80));
         assert!(policy(&["tcp://169.254.0.0/16:*"]).allows_socket("tcp", ip("169.254.1.2"), 9));
         assert!(policy(&["http://[fe80::1]"]).allows_resolved("[fe80::1]", ip("fe80::1")));
+        // Ranges that merely contain the link-local ones are wildcards too.
+        for everything in ["tcp://0.0.0.0/0:*", "tcp://[::/0]:*", "tcp://128.0.0.0/1:*"] {
+            let p = policy(&[everything]);
+            assert!(
+                !p.allows_socket("tcp", ip("169.254.169.254"), 80),
+                "{everything}"
+            );
+            assert!(!p.allows_socket("tcp", ip("fe80::1"), 80), "{everything}");
+        }
+        assert!(policy(&["tcp://[fe80::/10]:*"]).allows_socket("tcp", ip("fe80::1"), 80));
     }
 
     #[test]

@@ -117,6 +117,13 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                     Err(e) => respond(out, 403, format!("connect refused: {e}").as_bytes()),
                 }
             }
+            Some("udp-bind") => {
+                let addr = param("addr").unwrap_or_else(|| "127.0.0.1:0".into());
+                match std::net::UdpSocket::bind(&addr) {
+                    Ok(_) => respond(out, 200, b"bound"),
+                    Err(e) => respond(out, 403, format!("bind refused: {e}").as_bytes()),
+                }
+            }
             Some("count-body") => {
                 // Reads the whole body before answering with its length.
                 let body = req.consume().expect("request body");
