@@ -157,3 +157,30 @@ async fn credentials_in_urls_and_chosen_bind_ports_are_refused() {
     let (status, body) = get(&wisp.url(&format!("/?op=udp-bind&addr=127.0.0.1:{port}"))).await;
     assert_eq!(status, 403, "{body}");
 }
+
+#[tokio::test]
+async fn a_busy_keep_alive_connection_outlives_the_first_request_deadline() {
+    use http_body_util::{BodyExt, Empty};
+    let probe = guests().probe.to_str().unwrap();
+    let wisp = Wisp::start(&["-f", probe, "--header-read-timeout", "1s"]);
+    let stream = TcpStream::connect(&wisp.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    // Requests every 300 ms for 3 s on one connection: three times the deadline a
+    // connection has for its first request, which must not end it once it is served.
+    for i in 0..10 {
+        let req = http::Request::get(wisp.url("/"))
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = sender
+            .send_request(req)
+            .await
+            .unwrap_or_else(|e| panic!("request {i} on the kept connection: {e}"));
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -197,7 +197,7 @@ fn spawn_connection(
         tokio::pin!(conn);
         let mut draining = false;
         loop {
-            let (deadline, served) = activity.deadline(&config);
+            let (deadline, _) = activity.deadline(&config);
             tokio::select! {
                 result = conn.as_mut() => {
                     if let Err(e) = result {
@@ -210,15 +210,17 @@ fn spawn_connection(
                     draining = true;
                 }
                 () = tokio::time::sleep_until(deadline), if !draining => {
+                    // Read again: requests that began since then moved the deadline.
+                    let (deadline, served) = activity.deadline(&config);
+                    if deadline > Instant::now() {
+                        continue;
+                    }
                     if !served {
                         tracing::debug!(%client, "closing a connection that sent no request in time");
                         return;
                     }
-                    // Unless a request began since the deadline was computed.
-                    if activity.deadline(&config).0 <= Instant::now() {
-                        conn.as_mut().graceful_shutdown();
-                        draining = true;
-                    }
+                    conn.as_mut().graceful_shutdown();
+                    draining = true;
                 }
             }
         }
