@@ -328,6 +328,11 @@ pub async fn get(url: &str) -> (u16, String) {
     (status, resp.text().await.unwrap())
 }
 
+/// [`get`] taking an owned URL, for `tokio::spawn`.
+pub async fn get_owned(url: String) -> (u16, String) {
+    get(&url).await
+}
+
 /// Runs `wisp up` with `args` (on a free port, no cache) expecting it to refuse: exit 1,
 /// one line on stderr, no panic or backtrace. Returns that line.
 pub fn up_fails(args: &[&str]) -> String {

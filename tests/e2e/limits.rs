@@ -135,10 +135,6 @@ async fn global_flags_set_the_defaults() {
     good_answers(&wisp).await;
 }
 
-async fn get_owned(url: String) -> (u16, String) {
-    get(&url).await
-}
-
 #[tokio::test]
 async fn client_disconnect_frees_the_instance_slot() {
     let probe = toml_path(&guests().probe);

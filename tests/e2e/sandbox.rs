@@ -43,10 +43,6 @@ async fn mounted_files_are_readable_and_nothing_else_is() {
     }
 }
 
-async fn get_owned(url: String) -> (u16, String) {
-    get(&url).await
-}
-
 #[tokio::test]
 async fn environment_is_the_manifest_plus_env_flags_only() {
     let app = app_with_files();

@@ -113,10 +113,6 @@ async fn a_fan_out_through_service_chaining_is_bounded_and_spares_other_componen
     );
 }
 
-async fn get_owned(url: String) -> (u16, String) {
-    get(&url).await
-}
-
 #[tokio::test]
 async fn credentials_in_urls_and_chosen_bind_ports_are_refused() {
     let upstream = crate::upstream::Upstream::start();

@@ -96,10 +96,6 @@ pub async fn concurrent_atomics(wisp: &Wisp) {
     );
 }
 
-async fn get_owned(url: String) -> (u16, String) {
-    get(&url).await
-}
-
 #[tokio::test]
 async fn concurrent_increments_are_exact_on_sqlite() {
     let app = spin_app(KV_DEFAULT, "");

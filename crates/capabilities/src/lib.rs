@@ -15,6 +15,7 @@
 //! [`add_to_linker`] for every interface version, all backed by one implementation.
 //! Nothing here knows about triggers.
 
+mod abandon;
 mod bindings;
 
 /// Most bytes of rows one database statement may hand a guest (SQLite, PostgreSQL,

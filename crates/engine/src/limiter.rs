@@ -100,7 +100,7 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|max| desired > max) {
+        if past(desired, maximum) {
             return Ok(false);
         }
         self.grow(desired.saturating_sub(current))
@@ -129,6 +129,11 @@ impl wasmtime::ResourceLimiter for InstanceLimiter {
     fn tables(&self) -> usize {
         MAX_TABLES_PER_INSTANCE
     }
+}
+
+/// Whether `desired` is past the memory's or table's own declared maximum.
+fn past(desired: usize, maximum: Option<usize>) -> bool {
+    maximum.is_some_and(|max| desired > max)
 }
 
 impl Drop for InstanceLimiter {

@@ -9,6 +9,7 @@
 //! it then uses the component's `[[client_tls]]` settings for the server, if any.
 
 use crate::ComponentGrants;
+use crate::abandon::OnAbandon;
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
 use crate::tls::TlsSettings;
 use mysql_async::consts::{ColumnFlags, ColumnType};
@@ -272,7 +273,7 @@ impl MysqlConnection {
         values: Vec<rdbms::ParameterValue>,
     ) -> Result<(Vec<rdbms::Column>, Vec<Vec<rdbms::DbValue>>), rdbms::Error> {
         let mut conn = self.conn.lock().await;
-        let kill = KillOnDrop(Some((conn.id(), self.pool.clone())));
+        let kill = kill_on_abandon(conn.id(), self.pool.clone());
         let mut result = conn
             .exec_iter(statement, params(values))
             .await
@@ -323,7 +324,7 @@ impl MysqlConnection {
         values: Vec<rdbms::ParameterValue>,
     ) -> Result<(), rdbms::Error> {
         let mut conn = self.conn.lock().await;
-        let kill = KillOnDrop(Some((conn.id(), self.pool.clone())));
+        let kill = kill_on_abandon(conn.id(), self.pool.clone());
         conn.exec_drop(statement, params(values))
             .await
             .map_err(query_failed)?;
@@ -333,35 +334,20 @@ impl MysqlConnection {
 }
 
 /// Kills the connection's running statement on the server (`KILL QUERY`, over another
-/// pooled connection) when dropped armed: the request that ran it ended.
-struct KillOnDrop(Option<(u32, Pool)>);
-
-impl KillOnDrop {
-    /// The statement finished: nothing to kill.
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
+/// pooled connection) if the guard is dropped before the statement finished.
+fn kill_on_abandon(id: u32, pool: Pool) -> OnAbandon {
+    OnAbandon::new(async move {
         use mysql_async::prelude::Queryable;
-        if let Some((id, pool)) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                let killed = async {
-                    let mut conn = pool.get_conn().await?;
-                    conn.query_drop(format!("KILL QUERY {id}")).await
-                };
-                match tokio::time::timeout(CONNECT_TIMEOUT, killed).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::debug!("killing an abandoned MySQL statement: {e}"),
-                    Err(_) => tracing::debug!("killing an abandoned MySQL statement timed out"),
-                }
-            });
+        let killed = async {
+            let mut conn = pool.get_conn().await?;
+            conn.query_drop(format!("KILL QUERY {id}")).await
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, killed).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("killing an abandoned MySQL statement: {e}"),
+            Err(_) => tracing::debug!("killing an abandoned MySQL statement timed out"),
         }
-    }
+    })
 }
 
 mod v2;

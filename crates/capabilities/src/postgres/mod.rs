@@ -17,6 +17,7 @@ mod v2;
 mod v3;
 mod v4;
 
+use crate::abandon::OnAbandon;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -214,15 +215,20 @@ impl crate::CapabilitiesView<'_> {
 }
 
 impl PgConnection {
-    /// Cancels the statement on the server if it is dropped before `disarm`: the
-    /// request that ran it ended (timeout, client gone, trap).
-    fn cancel_on_drop(&self) -> CancelOnDrop {
-        CancelOnDrop(Some((self.client.cancel_token(), self.tls.clone())))
+    /// Sends the server a cancel request for the running statement if the guard is
+    /// dropped before the statement finished.
+    fn cancel_on_abandon(&self) -> OnAbandon {
+        let (token, tls) = (self.client.cancel_token(), self.tls.clone());
+        OnAbandon::new(async move {
+            if let Err(e) = token.cancel_query(tls).await {
+                tracing::debug!("cancelling an abandoned PostgreSQL statement failed: {e}");
+            }
+        })
     }
 
     async fn query(&self, statement: &str, params: Vec<Param>) -> Result<Rows, PgError> {
         let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
-        let cancel = self.cancel_on_drop();
+        let cancel = self.cancel_on_abandon();
         let stmt = self
             .client
             .prepare_cached(statement)
@@ -262,7 +268,7 @@ impl PgConnection {
 
     async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, PgError> {
         let params: Vec<_> = params.into_iter().map(types::to_sql).collect();
-        let cancel = self.cancel_on_drop();
+        let cancel = self.cancel_on_abandon();
         let changed = self
             .client
             .execute(statement, &refs(&params))
@@ -297,31 +303,6 @@ async fn collect_capped(
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// Sends PostgreSQL a cancel request for the connection's running statement when dropped
-/// armed.
-struct CancelOnDrop(Option<(tokio_postgres::CancelToken, MakeRustlsConnect)>);
-
-impl CancelOnDrop {
-    /// The statement finished: nothing to cancel.
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if let Some((token, tls)) = self.0.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn(async move {
-                if let Err(e) = token.cancel_query(tls).await {
-                    tracing::debug!("cancelling an abandoned PostgreSQL statement failed: {e}");
-                }
-            });
-        }
-    }
 }
 
 /// Implements one version's `HostConnection` (`open`, `query`, `execute`, `drop`) on the
