@@ -190,6 +190,20 @@ impl WasiHttpHooks for OutboundHttp {
                     );
                     return Box::new(async { Err(HttpError::LoopDetected) });
                 }
+                // Depth bounds a chain; the budget bounds its breadth (one request calling
+                // itself three times a hop).
+                if !chain.budget.take() {
+                    tracing::warn!(
+                        "service chaining refused: the request has caused as many instances as it may"
+                    );
+                    return Box::new(async {
+                        Err(HttpError::InternalError(Some(
+                            "this request has caused as many instances through service \
+                             chaining as it may (--max-fanout)"
+                                .into(),
+                        )))
+                    });
+                }
                 let response = internal.send(target, request, chain);
                 Box::new(async move { Ok((response.await?, no_io())) })
             }

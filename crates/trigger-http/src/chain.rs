@@ -1,8 +1,9 @@
 //! Service chaining: a component's request to its own app (`http://self.alt/…`, through
 //! the router) or to one component by id (`http://<id>.spin.internal/…`) runs in process,
 //! with the same `spin-*` headers, limits and instance slots as a request from the
-//! network. The engine has already checked the caller's `allowed_outbound_hosts` and the
-//! chain's depth.
+//! network. The engine has already checked the caller's `allowed_outbound_hosts`, the
+//! chain's depth and the request's fan-out budget; here a chained instance also takes a
+//! slot of the component the request first reached.
 
 use crate::{HttpApp, headers, status_response};
 use http::{Request, Response, StatusCode};
@@ -66,17 +67,6 @@ impl HttpApp {
         );
         let index = route.entry.component;
         drop(route);
-        if !chain.budget.take() {
-            tracing::warn!(
-                component = %self.components[index].id,
-                "service chaining refused: the request has caused as many instances as it may"
-            );
-            return Err(HttpError::InternalError(Some(
-                "this request has caused as many instances through service chaining as it may \
-                 (--max-fanout)"
-                    .into(),
-            )));
-        }
         // Chained instances count against the component the request first reached too,
         // so fanning out cannot take more of the pool than that component may hold.
         let origin_permit = match chain
