@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod app_lifecycle;
 mod cli;
 mod components;
 mod examples;

@@ -9,10 +9,14 @@ pub mod outbound;
 mod raw;
 pub mod read;
 pub mod template;
+mod triggers;
 mod units;
 
 pub use error::ManifestError;
-pub use model::{App, Build, Component, Executor, FileMount, HttpTrigger, Limits, Route, Variable};
+pub use model::{
+    App, Build, Component, CronTrigger, Executor, FileMount, HttpTrigger, Limits, MqttSettings,
+    MqttTrigger, RedisTrigger, Route, Trigger, TriggerConfig, TriggerKind, Variable,
+};
 pub use units::{parse_duration, parse_size};
 
 use error::LineIndex;
@@ -95,14 +99,17 @@ pub fn bare_component(wasm: &Path) -> App {
             build: None,
             limits: Limits::default(),
         }],
-        http_triggers: vec![HttpTrigger {
+        triggers: vec![Trigger {
             id: "trigger-1".to_owned(),
-            route: Route::Path("/...".to_owned()),
             component: id,
-            executor: Executor::Spin,
             line: None,
+            config: TriggerConfig::Http(HttpTrigger {
+                route: Route::Path("/...".to_owned()),
+                executor: Executor::Spin,
+            }),
         }],
-        unsupported_triggers: Vec::new(),
+        redis_address: None,
+        mqtt: None,
         warnings: Vec::new(),
     }
 }
@@ -248,98 +255,25 @@ impl Loader<'_> {
             components.insert(id, c);
         }
 
-        let mut http_triggers = Vec::new();
-        for (n, trigger) in raw.trigger.http.into_iter().enumerate() {
-            let at = trigger.span().start;
-            let t = trigger.into_inner();
-            let field = format!("trigger.http[{n}]");
-            let id = t.id.clone().unwrap_or_else(|| format!("trigger-{}", n + 1));
-            let component = match t.component.into_inner() {
-                RawComponentRef::Id(cid) => {
-                    if !components.contains_key(&cid) {
-                        let known: Vec<_> = components.keys().map(String::as_str).collect();
-                        let fix = if known.is_empty() {
-                            format!("add a `[component.{cid}]` table")
-                        } else {
-                            format!(
-                                "add a `[component.{cid}]` table or use one of: {}",
-                                known.join(", ")
-                            )
-                        };
-                        return Err(self
-                            .err(
-                                Some(at),
-                                format!("{field}.component"),
-                                format!("no component named `{cid}`"),
-                            )
-                            .fix(fix));
-                    }
-                    cid
-                }
-                RawComponentRef::Inline(inline) => {
-                    let cid = match &t.id {
-                        Some(tid) => tid.clone(),
-                        None => format!("inline-component-{}", n + 1),
-                    };
-                    if components.contains_key(&cid) {
-                        return Err(self
-                            .err(
-                                Some(at),
-                                format!("{field}.component"),
-                                format!(
-                                    "inline component id `{cid}` collides with `[component.{cid}]`"
-                                ),
-                            )
-                            .fix("give the trigger a different `id`"));
-                    }
-                    let c = self.component(&cid, *inline, at, &variables)?;
-                    components.insert(cid.clone(), c);
-                    cid
-                }
-            };
-            let route_at = t.route.span().start;
-            let route = match t.route.into_inner() {
-                RawRoute::Private(p) if p.private => Route::Private,
-                RawRoute::Private(_) => {
-                    return Err(self
-                        .err(
-                            Some(route_at),
-                            format!("{field}.route"),
-                            "`{ private = false }` is not a route",
-                        )
-                        .fix("give a path like `/hello/...`, or `{ private = true }`"));
-                }
-                RawRoute::Path(p) => {
-                    check_route(&p).map_err(|why| {
-                        self.err(Some(route_at), format!("{field}.route"), why)
-                            .fix("routes look like `/hello`, `/hello/...` or `/users/:id/...`")
-                    })?;
-                    Route::Path(p)
-                }
-            };
-            let executor = match t.executor.map(|e| e.into_inner()) {
-                None | Some(RawExecutor::Spin) => Executor::Spin,
-                Some(RawExecutor::Wagi { .. }) => Executor::Wagi,
-            };
-            http_triggers.push(HttpTrigger {
-                id,
-                route,
-                component,
-                executor,
-                line: Some(self.lines.line_of(at)),
-            });
-        }
-
-        let mut unsupported_triggers = Vec::new();
-        for (name, list) in [
-            ("redis", &raw.trigger.redis),
-            ("cron", &raw.trigger.cron),
-            ("command", &raw.trigger.command),
-            ("mqtt", &raw.trigger.mqtt),
-        ] {
-            if !list.is_empty() {
-                unsupported_triggers.push(name.to_owned());
-            }
+        let app_triggers = raw.application.trigger;
+        let redis_address = app_triggers.redis.and_then(|r| r.address);
+        let mqtt = app_triggers
+            .mqtt
+            .map(|m| self.mqtt_settings(m, &variables))
+            .transpose()?;
+        let triggers = self.triggers(
+            raw.trigger,
+            redis_address.as_deref(),
+            &mut components,
+            &variables,
+        )?;
+        if mqtt.is_none()
+            && let Some(t) = triggers.iter().find(|t| t.kind() == TriggerKind::Mqtt)
+        {
+            return Err(ManifestError::new(self.path, "MQTT triggers need a broker")
+                .field("application.trigger.mqtt")
+                .line(t.line)
+                .fix("add `[application.trigger.mqtt]` with `address = \"mqtt://host:1883\"`"));
         }
 
         Ok(App {
@@ -352,8 +286,9 @@ impl Loader<'_> {
             http_base,
             variables,
             components: components.into_values().collect(),
-            http_triggers,
-            unsupported_triggers,
+            triggers,
+            redis_address,
+            mqtt,
             warnings: self.warnings,
         })
     }

@@ -5,7 +5,7 @@ use crate::outbound::AllowedHost;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// A loaded application: one manifest, its components and its HTTP triggers.
+/// A loaded application: one manifest, its components and its triggers.
 #[derive(Debug, Clone)]
 pub struct App {
     /// The manifest this app came from (the `.wasm` file for a bare component).
@@ -27,10 +27,14 @@ pub struct App {
     pub variables: BTreeMap<String, Variable>,
     /// Components by id, in id order.
     pub components: Vec<Component>,
-    /// HTTP triggers in manifest order.
-    pub http_triggers: Vec<HttpTrigger>,
-    /// Trigger types present in the manifest that this version of wisp does not serve.
-    pub unsupported_triggers: Vec<String>,
+    /// Every trigger, grouped by kind in the order [`TriggerKind::ALL`] lists them, each
+    /// kind's in manifest order.
+    pub triggers: Vec<Trigger>,
+    /// `[application.trigger.redis] address`: the server Redis triggers without an
+    /// `address` of their own subscribe on.
+    pub redis_address: Option<String>,
+    /// `[application.trigger.mqtt]`: the broker MQTT triggers subscribe on.
+    pub mqtt: Option<MqttSettings>,
     /// Non-fatal findings (deprecated fields and the like) for the CLI to print.
     pub warnings: Vec<String>,
 }
@@ -39,6 +43,22 @@ impl App {
     /// The component with this id.
     pub fn component(&self, id: &str) -> Option<&Component> {
         self.components.iter().find(|c| c.id == id)
+    }
+
+    /// The HTTP triggers, in manifest order, each with its HTTP settings.
+    pub fn http_triggers(&self) -> impl Iterator<Item = (&Trigger, &HttpTrigger)> {
+        self.triggers.iter().filter_map(|t| match &t.config {
+            TriggerConfig::Http(http) => Some((t, http)),
+            _ => None,
+        })
+    }
+
+    /// The kinds of trigger the app has, each once, in [`TriggerKind::ALL`] order.
+    pub fn trigger_kinds(&self) -> Vec<TriggerKind> {
+        TriggerKind::ALL
+            .into_iter()
+            .filter(|kind| self.triggers.iter().any(|t| t.kind() == *kind))
+            .collect()
     }
 }
 
@@ -122,19 +142,138 @@ pub struct Build {
     pub watch: Vec<String>,
 }
 
-/// An `[[trigger.http]]` entry.
+/// One `[[trigger.<kind>]]` entry: which component an event runs, and the kind's own
+/// settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTrigger {
-    /// The trigger's id (given, or `trigger-<n>`).
+pub struct Trigger {
+    /// The trigger's id (given, or made from its kind and position).
     pub id: String,
-    /// Where it is served.
-    pub route: Route,
     /// Id of the component it runs.
     pub component: String,
-    /// How the component is invoked.
-    pub executor: Executor,
     /// Line of the trigger in the manifest.
     pub line: Option<usize>,
+    /// What kind of event source it is, with that kind's settings.
+    pub config: TriggerConfig,
+}
+
+impl Trigger {
+    /// Its kind.
+    pub fn kind(&self) -> TriggerKind {
+        match self.config {
+            TriggerConfig::Http(_) => TriggerKind::Http,
+            TriggerConfig::Redis(_) => TriggerKind::Redis,
+            TriggerConfig::Cron(_) => TriggerKind::Cron,
+            TriggerConfig::Mqtt(_) => TriggerKind::Mqtt,
+            TriggerConfig::Command => TriggerKind::Command,
+        }
+    }
+}
+
+/// The kinds of trigger a manifest may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TriggerKind {
+    /// `[[trigger.http]]`.
+    Http,
+    /// `[[trigger.redis]]`.
+    Redis,
+    /// `[[trigger.cron]]`.
+    Cron,
+    /// `[[trigger.mqtt]]`.
+    Mqtt,
+    /// `[[trigger.command]]`.
+    Command,
+}
+
+impl TriggerKind {
+    /// Every kind, in the order triggers are listed in [`App::triggers`].
+    pub const ALL: [Self; 5] = [
+        Self::Http,
+        Self::Redis,
+        Self::Cron,
+        Self::Mqtt,
+        Self::Command,
+    ];
+
+    /// The kind as the manifest spells it (`trigger.<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Redis => "redis",
+            Self::Cron => "cron",
+            Self::Mqtt => "mqtt",
+            Self::Command => "command",
+        }
+    }
+}
+
+impl std::fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A trigger's kind-specific settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TriggerConfig {
+    /// An HTTP route.
+    Http(HttpTrigger),
+    /// A Redis pub/sub channel.
+    Redis(RedisTrigger),
+    /// A schedule.
+    Cron(CronTrigger),
+    /// An MQTT topic.
+    Mqtt(MqttTrigger),
+    /// A command run once (`wasi:cli/run`).
+    Command,
+}
+
+/// An `[[trigger.http]]` entry's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTrigger {
+    /// Where it is served.
+    pub route: Route,
+    /// How the component is invoked.
+    pub executor: Executor,
+}
+
+/// An `[[trigger.redis]]` entry's settings. Both may hold `{{ variable }}` templates,
+/// rendered when the trigger starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisTrigger {
+    /// The channel it subscribes to.
+    pub channel: String,
+    /// The server: the trigger's own `address`, else `[application.trigger.redis]`'s.
+    pub address: String,
+}
+
+/// A `[[trigger.cron]]` entry's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronTrigger {
+    /// The schedule as written (seconds first, as the Spin cron trigger reads it).
+    pub cron_expression: String,
+}
+
+/// A `[[trigger.mqtt]]` entry's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTrigger {
+    /// The topic (filter) it subscribes to; may hold `{{ variable }}` templates.
+    pub topic: String,
+    /// The subscription's quality of service: 0, 1 or 2 (default 0).
+    pub qos: u8,
+}
+
+/// `[application.trigger.mqtt]`: the broker every MQTT trigger of the app uses. Each
+/// string may hold `{{ variable }}` templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttSettings {
+    /// `mqtt://host:port` (or `mqtts://`).
+    pub address: String,
+    /// User name, if the broker wants one.
+    pub username: Option<String>,
+    /// Password, if the broker wants one.
+    pub password: Option<String>,
+    /// Keep-alive interval in seconds (default 30).
+    pub keep_alive_secs: u64,
 }
 
 /// A trigger's route.

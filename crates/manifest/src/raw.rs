@@ -86,7 +86,39 @@ pub(crate) struct RawApplicationTriggers {
     #[serde(default)]
     pub http: Option<RawHttpAppSettings>,
     #[serde(default)]
-    pub redis: Option<toml::Table>,
+    pub redis: Option<RawRedisAppSettings>,
+    #[serde(default)]
+    pub mqtt: Option<Spanned<RawMqttAppSettings>>,
+}
+
+/// `[application.trigger.redis]`: the server triggers without their own `address` use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedisAppSettings {
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// `[application.trigger.mqtt]`, as the Spin MQTT trigger reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMqttAppSettings {
+    pub address: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub keep_alive_interval: Option<Spanned<RawNumber>>,
+}
+
+/// A whole number written as an integer or as a string (the Spin MQTT trigger's own
+/// templates write `qos = "1"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a whole number, or a string holding one")]
+pub(crate) enum RawNumber {
+    Int(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,21 +141,64 @@ pub(crate) struct RawVariable {
     pub description: Option<String>,
 }
 
-/// Triggers by type. Types other than `http` are parsed as opaque tables so that later
-/// triggers (Redis, cron, command) can be added without touching the HTTP path.
+/// Triggers by kind. A kind not listed here is an unknown field, so a typo or a trigger
+/// wisp does not know is an error naming it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTriggers {
     #[serde(default)]
     pub http: Vec<Spanned<RawHttpTrigger>>,
     #[serde(default)]
-    pub redis: Vec<toml::Table>,
+    pub redis: Vec<Spanned<RawRedisTrigger>>,
     #[serde(default)]
-    pub cron: Vec<toml::Table>,
+    pub cron: Vec<Spanned<RawCronTrigger>>,
     #[serde(default)]
-    pub command: Vec<toml::Table>,
+    pub command: Vec<Spanned<RawCommandTrigger>>,
     #[serde(default)]
-    pub mqtt: Vec<toml::Table>,
+    pub mqtt: Vec<Spanned<RawMqttTrigger>>,
+}
+
+/// `[[trigger.redis]]`: messages on `channel` run the component.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedisTrigger {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub component: Spanned<RawComponentRef>,
+    pub channel: String,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+/// `[[trigger.cron]]`: the component runs on the schedule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCronTrigger {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub component: Spanned<RawComponentRef>,
+    pub cron_expression: String,
+}
+
+/// `[[trigger.mqtt]]`: messages on `topic` run the component.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMqttTrigger {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub component: Spanned<RawComponentRef>,
+    pub topic: String,
+    #[serde(default)]
+    pub qos: Option<Spanned<RawNumber>>,
+}
+
+/// `[[trigger.command]]`: the component's `wasi:cli/run` runs once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommandTrigger {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub component: Spanned<RawComponentRef>,
 }
 
 #[derive(Debug, Deserialize)]

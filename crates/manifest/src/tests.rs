@@ -84,11 +84,12 @@ fn a_full_manifest_normalizes() {
         ["cargo build --target wasm32-wasip2 --release"]
     );
 
-    assert_eq!(app.http_triggers.len(), 3);
-    assert_eq!(app.http_triggers[0].route, Route::Path("/hello/...".into()));
-    assert_eq!(app.http_triggers[1].component, "inline");
-    assert_eq!(app.http_triggers[2].route, Route::Private);
-    assert!(app.unsupported_triggers.is_empty());
+    let http: Vec<_> = app.http_triggers().collect();
+    assert_eq!(http.len(), 3);
+    assert_eq!(http[0].1.route, Route::Path("/hello/...".into()));
+    assert_eq!(http[1].0.component, "inline");
+    assert_eq!(http[2].1.route, Route::Private);
+    assert_eq!(app.trigger_kinds(), [TriggerKind::Http]);
 }
 
 fn err_of(text: &str) -> String {
@@ -198,9 +199,116 @@ fn deprecated_http_hosts_warn_and_translate() {
 }
 
 #[test]
-fn other_trigger_types_are_recorded() {
-    let app = parse_str(&format!("{HEAD}[[trigger.redis]]\nchannel = \"c\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n")).unwrap();
-    assert_eq!(app.unsupported_triggers, ["redis"]);
+fn every_trigger_kind_is_typed_data() {
+    let app = parse_str(&format!(
+        "{HEAD}[application.trigger.redis]\naddress = \"redis://app:6379\"\n\
+         [application.trigger.mqtt]\naddress = \"mqtt://broker:1883\"\nusername = \"u\"\nkeep_alive_interval = \"15\"\n\
+         [[trigger.redis]]\nchannel = \"c\"\ncomponent = \"a\"\n\
+         [[trigger.redis]]\nchannel = \"d\"\naddress = \"redis://own:6379\"\ncomponent = \"a\"\n\
+         [[trigger.cron]]\ncron_expression = \"*/2 * * * * *\"\ncomponent = \"a\"\n\
+         [[trigger.mqtt]]\ntopic = \"t/#\"\nqos = \"1\"\ncomponent = \"a\"\n\
+         [[trigger.command]]\ncomponent = {{ source = \"b.wasm\" }}\n\
+         [component.a]\nsource = \"a.wasm\"\n"
+    ))
+    .unwrap();
+    let kinds: Vec<_> = app.triggers.iter().map(|t| t.kind()).collect();
+    use TriggerKind::*;
+    assert_eq!(kinds, [Redis, Redis, Cron, Mqtt, Command]);
+    let configs: Vec<_> = app.triggers.iter().map(|t| t.config.clone()).collect();
+    assert_eq!(
+        configs[0],
+        TriggerConfig::Redis(RedisTrigger {
+            channel: "c".into(),
+            address: "redis://app:6379".into()
+        })
+    );
+    assert_eq!(
+        configs[1],
+        TriggerConfig::Redis(RedisTrigger {
+            channel: "d".into(),
+            address: "redis://own:6379".into()
+        })
+    );
+    assert_eq!(
+        configs[2],
+        TriggerConfig::Cron(CronTrigger {
+            cron_expression: "*/2 * * * * *".into()
+        })
+    );
+    assert_eq!(
+        configs[3],
+        TriggerConfig::Mqtt(MqttTrigger {
+            topic: "t/#".into(),
+            qos: 1
+        })
+    );
+    assert_eq!(app.triggers[1].id, "redis-trigger-2");
+    assert_eq!(app.triggers[4].component, "inline-command-component-1");
+    assert!(app.component("inline-command-component-1").is_some());
+    let mqtt = app.mqtt.as_ref().unwrap();
+    assert_eq!(
+        (
+            mqtt.address.as_str(),
+            mqtt.username.as_deref(),
+            mqtt.keep_alive_secs
+        ),
+        ("mqtt://broker:1883", Some("u"), 15)
+    );
+    assert_eq!(app.trigger_kinds(), [Redis, Cron, Mqtt, Command]);
+    assert_eq!(app.http_triggers().count(), 0);
+}
+
+#[test]
+fn trigger_settings_are_checked_with_their_line() {
+    let redis = err_of(&format!(
+        "{HEAD}[[trigger.redis]]\nchannel = \"c\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(
+        redis.contains("trigger.redis[0].address") && redis.contains("needs a server address"),
+        "{redis}"
+    );
+    let qos = err_of(&format!(
+        "{HEAD}[application.trigger.mqtt]\naddress = \"mqtt://b:1883\"\n[[trigger.mqtt]]\ntopic = \"t\"\nqos = 3\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(
+        qos.contains("trigger.mqtt[0].qos") && qos.contains("from 0 to 2"),
+        "{qos}"
+    );
+    let broker = err_of(&format!(
+        "{HEAD}[[trigger.mqtt]]\ntopic = \"t\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(
+        broker.contains("application.trigger.mqtt") && broker.contains("need a broker"),
+        "{broker}"
+    );
+    let template = err_of(&format!(
+        "{HEAD}[[trigger.redis]]\nchannel = \"{{{{ nope }}}}\"\naddress = \"redis://x\"\ncomponent = \"a\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(
+        template.contains("undeclared variable `nope`"),
+        "{template}"
+    );
+    let missing = err_of(&format!(
+        "{HEAD}[[trigger.cron]]\ncron_expression = \"* * * * * *\"\ncomponent = \"zz\"\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(
+        missing.contains("trigger.cron[0].component")
+            && missing.contains("no component named `zz`"),
+        "{missing}"
+    );
+}
+
+#[test]
+fn an_unknown_trigger_kind_is_an_error_naming_it_and_its_line() {
+    let e = err_of(&format!(
+        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[[trigger.sqs]]\nqueue = \"q\"\ncomponent = \"a\"\n"
+    ));
+    assert!(e.contains("sqs"), "{e}");
+    let line = HEAD.lines().count() + 3;
+    assert!(
+        e.contains(&format!(":{line}:")),
+        "expected line {line}: {e}"
+    );
 }
 
 #[test]
@@ -231,7 +339,9 @@ fn missing_manifest_file_is_one_clear_error() {
 fn bare_component_serves_everything() {
     let app = bare_component(Path::new("/x/My_App.wasm"));
     assert_eq!(app.components[0].id, "my-app");
-    assert_eq!(app.http_triggers[0].route, Route::Path("/...".into()));
+    let (trigger, http) = app.http_triggers().next().unwrap();
+    assert_eq!(http.route, Route::Path("/...".into()));
+    assert_eq!(trigger.component, "my-app");
 }
 
 #[test]

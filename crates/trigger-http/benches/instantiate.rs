@@ -15,6 +15,7 @@ use wisp_engine::{
     ChainContext, EngineConfig, FanOutBudget, GrantOptions, InstanceLimits, InternalHttp,
     InternalTarget, WispEngine,
 };
+use wisp_runtime::AppRuntime;
 use wisp_trigger_http::HttpApp;
 
 /// `examples/hello-rust`, built for wasm32-wasip2 if it is not yet.
@@ -61,9 +62,10 @@ async fn load(state_dir: &Path) -> Arc<HttpApp> {
         log_max_bytes: 1 << 20,
         extra_env: Vec::new(),
     };
-    HttpApp::load(engine, &app, &options, |_, _| {})
-        .expect("load the hello app")
-        .0
+    let ids = HttpApp::component_ids(&app);
+    let runtime =
+        AppRuntime::load(engine, &app, ids, &options, |_, _| {}).expect("load the hello app");
+    HttpApp::new(runtime, &app).expect("serve the hello app").0
 }
 
 async fn one_request(app: &HttpApp) {

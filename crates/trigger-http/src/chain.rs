@@ -2,8 +2,8 @@
 //! the router) or to one component by id (`http://<id>.spin.internal/…`) runs in process,
 //! with the same `spin-*` headers, limits and instance slots as a request from the
 //! network. The engine has already checked the caller's `allowed_outbound_hosts`, the
-//! chain's depth and the request's fan-out budget; here a chained instance also takes a
-//! slot of the component the request first reached.
+//! chain's depth and the request's fan-out budget; the runtime's lease makes a chained
+//! instance also take a slot of the component the request first reached.
 
 use crate::{HttpApp, headers, status_response};
 use http::{Request, Response, StatusCode};
@@ -47,14 +47,18 @@ impl HttpApp {
                 None => return Ok(status_response(StatusCode::NOT_FOUND).map(|b| b.boxed_unsync())),
             },
             InternalTarget::Component(id) => {
-                let Some(index) = self.components.iter().position(|c| &c.id == id) else {
+                let found = self.runtime.index_of(id).and_then(|index| {
+                    let http = self.components[index].as_ref()?;
+                    Some((index, http))
+                });
+                let Some((index, http)) = found else {
                     tracing::debug!(component = %id, "service chaining to an unknown component");
                     return Err(HttpError::DestinationNotFound);
                 };
                 // Its own public route when the path matches one, else its catch-all.
                 match public {
                     Some(route) if route.entry.component == index => route,
-                    _ => self.components[index].internal_route.match_all(&path),
+                    _ => http.internal_route.match_all(&path),
                 }
             }
         };
@@ -67,30 +71,8 @@ impl HttpApp {
         );
         let index = route.entry.component;
         drop(route);
-        // Chained instances count against the component the request first reached too,
-        // so fanning out cannot take more of the pool than that component may hold.
-        let origin_permit = match chain
-            .budget
-            .origin_slots_other_than(&self.components[index].slots)
-        {
-            None => None,
-            Some(origin) => match origin.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    return Ok(
-                        status_response(StatusCode::SERVICE_UNAVAILABLE).map(|b| b.boxed_unsync())
-                    );
-                }
-            },
-        };
         let response = self
-            .dispatch(
-                index,
-                req,
-                Arc::new(AtomicBool::new(false)),
-                chain,
-                origin_permit,
-            )
+            .dispatch(index, req, Arc::new(AtomicBool::new(false)), chain)
             .await
             .unwrap_or_else(status_response);
         Ok(response.map(|b| b.boxed_unsync()))

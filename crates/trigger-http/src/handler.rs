@@ -11,54 +11,47 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 use wasmtime::Store;
-use wasmtime::component::Resource;
+use wasmtime::component::{InstancePre, Resource};
 use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
-use wasmtime_wasi_http::p3::bindings::ServicePre;
+use wasmtime_wasi_http::p3::bindings::ServiceIndices;
 use wisp_engine::HostState;
+use wisp_runtime::Lease;
 
 /// What a guest answered: a response whose body may still be streaming, or why not.
 pub(crate) type GuestResponse = Result<Response<HyperOutgoingBody>, String>;
 
-/// A component's pre-linked HTTP entry point.
+/// Where a component's HTTP entry point sits among its exports, found once at load.
 #[derive(Clone)]
 pub(crate) enum Handler {
     /// Exports `wasi:http/incoming-handler@0.2.x`.
-    P2(ProxyPre<HostState>),
+    P2(ProxyIndices),
     /// Exports `wasi:http/handler@0.3.0`.
-    P3(ServicePre<HostState>),
+    P3(ServiceIndices),
 }
 
 impl Handler {
     /// The entry point `pre` exports, if it exports one.
-    pub(crate) fn new(pre: wasmtime::component::InstancePre<HostState>) -> Option<Self> {
-        if let Ok(p2) = ProxyPre::new(pre.clone()) {
+    pub(crate) fn new(pre: &InstancePre<HostState>) -> Option<Self> {
+        if let Ok(p2) = ProxyIndices::new(pre) {
             return Some(Self::P2(p2));
         }
-        ServicePre::new(pre).ok().map(Self::P3)
-    }
-
-    /// The engine the component was loaded on; its stores must be made on it too.
-    pub(crate) fn engine(&self) -> &wasmtime::Engine {
-        match self {
-            Self::P2(pre) => pre.engine(),
-            Self::P3(pre) => pre.engine(),
-        }
+        ServiceIndices::new(pre).ok().map(Self::P3)
     }
 }
 
 /// A request handed to its guest's store, ready to run.
 pub(crate) enum Prepared {
     P2 {
-        pre: ProxyPre<HostState>,
+        exports: ProxyIndices,
         req: Resource<HostIncomingRequest>,
         out: Resource<HostResponseOutparam>,
     },
     P3 {
-        pre: ServicePre<HostState>,
+        exports: ServiceIndices,
         req: wasmtime_wasi_http::p3::Request,
         reply: oneshot::Sender<GuestResponse>,
     },
@@ -77,19 +70,19 @@ impl Prepared {
     {
         let (reply, answer) = oneshot::channel();
         let prepared = match handler {
-            Handler::P2(pre) => {
+            Handler::P2(exports) => {
                 let mut http = store.data_mut().http();
                 let req = http.new_incoming_request(Scheme::Http, req)?;
                 let out = http.new_response_outparam_from_callback(move |r| {
                     let _ = reply.send(r.map_err(|code| format!("{code:?}")));
                 })?;
                 Self::P2 {
-                    pre: pre.clone(),
+                    exports: exports.clone(),
                     req,
                     out,
                 }
             }
-            Handler::P3(pre) => {
+            Handler::P3(exports) => {
                 let (req, io) =
                     wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);
                 // Reports request-body failures; the guest sees them on the body itself.
@@ -99,7 +92,7 @@ impl Prepared {
                     }
                 });
                 Self::P3 {
-                    pre: pre.clone(),
+                    exports: exports.clone(),
                     req,
                     reply,
                 }
@@ -108,29 +101,28 @@ impl Prepared {
         Ok((prepared, answer))
     }
 
-    /// Runs the guest in `store` until it has answered and, for a WASI 0.3 guest, until
-    /// its response body has been sent or dropped. A WASI 0.2 guest runs on `instance`
-    /// when one is given (kept from an earlier request), else on a new instance; either
-    /// way that instance is returned so it can serve again.
-    pub(crate) async fn run(
-        self,
-        store: &mut Store<HostState>,
-        instance: Option<Proxy>,
-    ) -> wasmtime::Result<Option<Proxy>> {
+    /// Runs the guest on `lease`'s instance (a kept one, or a new one) until it has
+    /// answered and, for a WASI 0.3 guest, until its response body has been sent or
+    /// dropped. Returns whether the instance may serve another request: a WASI 0.3
+    /// instance may still run background work after its response, so it never does.
+    pub(crate) async fn run(self, lease: &mut Lease) -> wasmtime::Result<bool> {
+        let instance = lease.instance().await?;
+        let store = lease.store();
         match self {
-            Self::P2 { pre, req, out } => {
-                let proxy = match instance {
-                    Some(proxy) => proxy,
-                    None => pre.instantiate_async(&mut *store).await?,
-                };
+            Self::P2 { exports, req, out } => {
+                let proxy = exports.load(&mut *store, &instance)?;
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, req, out)
                     .await?;
-                Ok(Some(proxy))
+                Ok(true)
             }
-            Self::P3 { pre, req, reply } => {
-                let service = pre.instantiate_async(&mut *store).await?;
+            Self::P3 {
+                exports,
+                req,
+                reply,
+            } => {
+                let service = exports.load(&mut *store, &instance)?;
                 store
                     .run_concurrent(async move |acc| -> wasmtime::Result<()> {
                         let res = match service.handle(acc, req).await? {
@@ -150,7 +142,7 @@ impl Prepared {
                         Ok(())
                     })
                     .await??;
-                Ok(None)
+                Ok(false)
             }
         }
     }

@@ -7,7 +7,6 @@ mod body;
 mod chain;
 mod handler;
 mod headers;
-mod reuse;
 mod router;
 mod server;
 
@@ -15,40 +14,24 @@ pub use body::{LimitedBody, ResponseBody};
 pub use router::{RouteEntry, RouteMatch, Router};
 pub use server::{ListenerConfig, serve};
 
-use futures::FutureExt;
 use handler::{Handler, Prepared};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
-use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use wisp_engine::{
-    ChainContext, FanOutBudget, GrantOptions, InstanceGrants, InternalHttp, LoadReport, WispEngine,
-};
+use wisp_engine::{ChainContext, FanOutBudget, InternalHttp};
 use wisp_manifest::{App, Executor, Route};
+use wisp_runtime::{AppRuntime, GuestFailure, Lease, LeaseError};
 
 /// The path Spin clients poll to see that the app is up.
 pub const HEALTH_PATH: &str = "/.well-known/spin/health";
 
-/// Errors loading an app for HTTP.
+/// Errors setting an app up for HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// A component failed to load.
-    #[error("component `{id}` ({path}): {source}")]
-    Component {
-        /// Component id.
-        id: String,
-        /// Its source path.
-        path: String,
-        /// Why.
-        #[source]
-        source: wisp_engine::EngineError,
-    },
     /// A component does not export what the HTTP trigger calls.
     #[error(
         "component `{id}` exports neither `wasi:http/incoming-handler` (0.2.x) nor \
@@ -67,189 +50,78 @@ pub enum LoadError {
         /// What.
         what: String,
     },
+    /// A trigger names a component the runtime did not load.
+    #[error("trigger for component `{0}`: the component was not loaded")]
+    NotLoaded(String),
 }
 
-/// How long a request may wait for a free instance of its component before a 503.
-pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How many requests may wait for one component at once; more get a 503 at once.
-pub const MAX_QUEUED_PER_COMPONENT: usize = 1024;
-
-/// How a guest's task ended, when it did not end well.
-#[derive(Debug)]
-enum GuestFailure {
-    /// It ran past its `timeout` limit and was stopped.
-    Timeout(Duration),
-    /// The instance pool had no free slot.
-    PoolExhausted,
-    /// The host-wide guest-memory budget (`--max-total-memory`) was spent.
-    HostMemoryExhausted,
-    /// It trapped or a host call failed.
-    Failed(wasmtime::Error),
-}
-
-/// One servable component.
+/// The HTTP trigger's view of one loaded component.
 struct HttpComponent {
-    id: String,
     /// Its HTTP entry point (WASI 0.2 or 0.3).
     handler: Handler,
-    grants: InstanceGrants,
-    /// Free instance slots (`max_instances`).
-    slots: Arc<Semaphore>,
-    /// Requests waiting for a slot now.
-    queued: AtomicUsize,
     /// The catch-all route it is reached through by id (`<id>.spin.internal`).
     internal_route: RouteEntry,
-    /// Kept WASI 0.2 instances, when `instance_reuse` is over 1.
-    reuse: Option<Arc<reuse::ReusePool>>,
 }
 
-impl HttpComponent {
-    /// Waits, bounded in count and time, for a free instance slot.
-    async fn acquire(&self) -> Result<OwnedSemaphorePermit, StatusCode> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_PER_COMPONENT {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(component = %self.id, "instance queue full: 503");
-            return Err(StatusCode::SERVICE_UNAVAILABLE);
-        }
-        let waited = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.clone().acquire_owned()).await;
-        self.queued.fetch_sub(1, Ordering::AcqRel);
-        match waited {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => {
-                tracing::warn!(component = %self.id, "no free instance within {QUEUE_TIMEOUT:?}: 503");
-                Err(StatusCode::SERVICE_UNAVAILABLE)
-            }
-        }
-    }
-}
-
-/// An app ready to serve: components pre-linked, routes resolved.
+/// An app served over HTTP: its routes, over the components of an [`AppRuntime`].
 pub struct HttpApp {
     /// This app, for in-process requests that outlive a borrow of it.
     this: Weak<HttpApp>,
-    /// Keeps the engines, and with them the epoch ticker, alive as long as the app.
-    _engine: Arc<WispEngine>,
+    runtime: Arc<AppRuntime>,
     router: Router,
-    components: Vec<HttpComponent>,
+    /// By the runtime's component index; `None` for a component no HTTP trigger names.
+    components: Vec<Option<HttpComponent>>,
     /// The app's base path as the `spin-base-path` value.
     base: Option<http::HeaderValue>,
 }
 
 impl HttpApp {
-    /// Loads every component an HTTP trigger names. `on_loaded` hears how each went;
-    /// the returned strings are warnings for the user (e.g. duplicate routes).
-    pub fn load(
-        engine: Arc<WispEngine>,
-        app: &App,
-        options: &GrantOptions,
-        mut on_loaded: impl FnMut(&str, &LoadReport),
-    ) -> Result<(Arc<Self>, Vec<String>), LoadError> {
-        let mut components: Vec<HttpComponent> = Vec::new();
+    /// The components the HTTP triggers of `app` name, in manifest order: what the
+    /// runtime must load for them.
+    pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
+        app.http_triggers()
+            .map(|(trigger, _)| trigger.component.as_str())
+    }
+
+    /// Serves `app`'s HTTP triggers with the components `runtime` loaded. The returned
+    /// strings are warnings for the user (e.g. duplicate routes).
+    pub fn new(runtime: Arc<AppRuntime>, app: &App) -> Result<(Arc<Self>, Vec<String>), LoadError> {
+        let mut components: Vec<Option<HttpComponent>> =
+            runtime.components().iter().map(|_| None).collect();
         let mut routes: Vec<(&str, usize)> = Vec::new();
-        for trigger in &app.http_triggers {
-            if trigger.executor == Executor::Wagi {
+        for (trigger, http) in app.http_triggers() {
+            let id = &trigger.component;
+            if http.executor == Executor::Wagi {
                 return Err(LoadError::Unsupported {
-                    id: trigger.component.clone(),
+                    id: id.clone(),
                     what: "the `wagi` executor".into(),
                 });
             }
-            let index = match components.iter().position(|c| c.id == trigger.component) {
-                Some(i) => i,
-                None => {
-                    let spec = app
-                        .component(&trigger.component)
-                        .expect("manifest validation guarantees trigger components exist");
-                    components.push(Self::load_component(
-                        &engine,
-                        app,
-                        spec,
-                        components.len(),
-                        options,
-                        &mut on_loaded,
-                    )?);
-                    components.len() - 1
-                }
-            };
-            if let Route::Path(route) = &trigger.route {
+            let index = runtime
+                .index_of(id)
+                .ok_or_else(|| LoadError::NotLoaded(id.clone()))?;
+            if components[index].is_none() {
+                let pre = runtime.component(index).instance_pre();
+                let handler =
+                    Handler::new(pre).ok_or_else(|| LoadError::NotHttp { id: id.clone() })?;
+                components[index] = Some(HttpComponent {
+                    handler,
+                    internal_route: RouteEntry::internal(index),
+                });
+            }
+            if let Route::Path(route) = &http.route {
                 routes.push((route.as_str(), index));
             }
         }
         let (router, warnings) = Router::build(&app.http_base, routes);
         let app = Arc::new_cyclic(|this| Self {
             this: this.clone(),
-            _engine: engine,
+            runtime,
             router,
             components,
             base: http::HeaderValue::from_str(&app.http_base).ok(),
         });
-        app.sweep_idle_instances();
         Ok((app, warnings))
-    }
-
-    /// With instance reuse on, drops kept instances that sat unused past their idle
-    /// timeout, once a second, for as long as the app lives.
-    fn sweep_idle_instances(&self) {
-        let pools: Vec<_> = self
-            .components
-            .iter()
-            .filter_map(|c| c.reuse.clone())
-            .collect();
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        if pools.is_empty() {
-            return;
-        }
-        let app = self.this.clone();
-        runtime.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if app.strong_count() == 0 {
-                    return;
-                }
-                pools.iter().for_each(|p| p.sweep());
-            }
-        });
-    }
-
-    fn load_component(
-        engine: &WispEngine,
-        app: &App,
-        spec: &wisp_manifest::Component,
-        index: usize,
-        options: &GrantOptions,
-        on_loaded: &mut impl FnMut(&str, &LoadReport),
-    ) -> Result<HttpComponent, LoadError> {
-        let err = |source| LoadError::Component {
-            id: spec.id.clone(),
-            path: spec.source.display().to_string(),
-            source,
-        };
-        let (pre, report) = engine.load_component(&spec.source).map_err(err)?;
-        on_loaded(&spec.id, &report);
-        let handler = Handler::new(pre).ok_or_else(|| LoadError::NotHttp {
-            id: spec.id.clone(),
-        })?;
-        let grants = engine.grants(&app.root_dir, spec, options).map_err(err)?;
-        let limits = grants.limits();
-        let slots = Arc::new(Semaphore::new(limits.max_instances as usize));
-        let reuse = match handler {
-            Handler::P2(_) => reuse::ReusePool::new(limits.instance_reuse, limits.max_instances),
-            Handler::P3(_) => None,
-        };
-        Ok(HttpComponent {
-            id: spec.id.clone(),
-            handler,
-            grants,
-            slots,
-            queued: AtomicUsize::new(0),
-            internal_route: RouteEntry::internal(index),
-            reuse: reuse.map(Arc::new),
-        })
     }
 
     /// `(component id, route with base)` for every public route, most specific first.
@@ -257,7 +129,7 @@ impl HttpApp {
         self.router
             .entries()
             .iter()
-            .map(|e| (self.components[e.component].id.as_str(), e.based.as_str()))
+            .map(|e| (self.runtime.component(e.component).id(), e.based.as_str()))
             .collect()
     }
 
@@ -315,152 +187,54 @@ impl HttpApp {
             &route,
             client,
         );
-        let component_index = route.entry.component;
+        let index = route.entry.component;
         drop(route);
-        let component = &self.components[component_index];
+        let component = self.runtime.component(index);
         let chain = ChainContext {
             internal: Some(self.clone() as Arc<dyn InternalHttp>),
             depth: 0,
             client,
             budget: Arc::new(FanOutBudget::new(
-                component.grants.limits().max_fanout,
-                Some(component.slots.clone()),
+                component.limits().max_fanout,
+                Some(component.slots().clone()),
             )),
         };
-        self.dispatch(component_index, req, exceeded, chain, None)
+        self.dispatch(index, req, exceeded, chain)
             .await
             .unwrap_or_else(status_response)
     }
 
-    /// Runs the component on the request: a fresh store and instance, the guest's
-    /// `handle` on its own task (it may keep streaming after the response starts).
+    /// Runs the component at `index` on the request: leases an instance, puts the
+    /// request into its store, runs the guest until it answers, and frames the answer.
     async fn dispatch<B>(
         &self,
         index: usize,
         req: Request<B>,
         body_too_large: Arc<AtomicBool>,
         chain: ChainContext,
-        origin_permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Response<ResponseBody>, StatusCode>
     where
         B: http_body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
     {
-        let component = &self.components[index];
-        let id = component.id.clone();
-        let permit = component.acquire().await?;
-        let timeout = component.grants.limits().timeout;
-        let reuse = component.reuse.clone();
-        let (mut store, instance, served) = match reuse.as_ref().and_then(|r| r.take()) {
-            Some(kept) => {
-                let mut store = kept.store;
-                store.data_mut().set_chain(chain);
-                store.set_epoch_deadline(wisp_engine::EPOCH_SLICE_TICKS);
-                (store, Some(kept.proxy), kept.served)
-            }
-            None => {
-                let store = WispEngine::new_store(
-                    component.handler.engine(),
-                    &component.grants,
-                    chain,
-                )
-                .map_err(|e| {
-                    tracing::error!(component = %id, "cannot create an instance store: {e:#}");
-                    StatusCode::INTERNAL_SERVER_ERROR
-                })?;
-                (store, None, 0)
-            }
+        let Some(component) = &self.components[index] else {
+            return Err(StatusCode::NOT_FOUND);
         };
+        let mut lease = self.runtime.lease(index, chain).await.map_err(|e| {
+            tracing::warn!("{e}");
+            match e {
+                LeaseError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                LeaseError::Store { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            }
+        })?;
         let (prepared, receiver) =
-            Prepared::new(&component.handler, &mut store, req).map_err(|e| {
-                tracing::warn!(component = %id, "bad request: {e:#}");
+            Prepared::new(&component.handler, lease.store(), req).map_err(|e| {
+                tracing::warn!(component = %lease.component(), "bad request: {e:#}");
                 StatusCode::BAD_REQUEST
             })?;
-
-        let task_id = id.clone();
+        let id: Arc<str> = lease.component().into();
         let guest_failed = Arc::new(AtomicBool::new(false));
-        let failed_flag = guest_failed.clone();
-        let mut task = Box::pin(async move {
-            // The slot is held for as long as the instance lives, streaming included, and
-            // so is the one a chained instance takes of its originating component.
-            let _permits = (permit, origin_permit);
-            let run = prepared.run(&mut store, instance);
-            // A busy guest yields at every epoch tick, so this fires within one tick of
-            // the deadline even in a tight loop; dropping `run` drops the instance.
-            // A panic in host code stays this request's failure: the guest now runs on
-            // the connection's task, which must not unwind with it.
-            let run = AssertUnwindSafe(run)
-                .catch_unwind()
-                .map(|r| r.unwrap_or_else(|_| Err(wasmtime::Error::msg("a host call panicked"))));
-            let result = match tokio::time::timeout(timeout, run).await {
-                Ok(Ok(kept)) => Ok(kept),
-                Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
-                    Err(GuestFailure::PoolExhausted)
-                }
-                Ok(Err(e))
-                    if e.chain()
-                        .any(|c| c.is::<wisp_engine::HostMemoryExhausted>()) =>
-                {
-                    Err(GuestFailure::HostMemoryExhausted)
-                }
-                Ok(Err(e)) => Err(GuestFailure::Failed(e)),
-                Err(_) => Err(GuestFailure::Timeout(timeout)),
-            };
-            // Raised before `store` (and with it the response body's sender) is dropped
-            // at the end of this task, so the body sees it when it ends.
-            failed_flag.store(result.is_err(), Ordering::Release);
-            match &result {
-                Ok(_) => {}
-                Err(GuestFailure::Timeout(t)) => {
-                    tracing::error!(component = %task_id, "guest ran past its {t:?} timeout and was stopped");
-                }
-                Err(GuestFailure::PoolExhausted) => {
-                    tracing::warn!(component = %task_id, "instance pool exhausted");
-                }
-                Err(GuestFailure::HostMemoryExhausted) => {
-                    tracing::warn!(component = %task_id, "host guest-memory budget spent: 503");
-                }
-                Err(GuestFailure::Failed(e)) => {
-                    // The root cause names the trap; the wasm backtrace is for debugging.
-                    tracing::error!(component = %task_id, "guest failed: {}", e.root_cause());
-                    tracing::debug!(component = %task_id, "guest failure detail: {e:?}");
-                }
-            }
-            match (reuse, result) {
-                // Only an instance that answered cleanly may serve again.
-                (Some(pool), Ok(Some(proxy))) => {
-                    pool.put(store, proxy, served + 1);
-                    Ok(())
-                }
-                (_, result) => result.map(|_| ()),
-            }
-        });
-        // The guest runs here, on the connection's task, until it answers: most guests
-        // finish `handle` within that stretch, and then no task is spawned at all. One
-        // that is still running (streaming its body) moves to a task of its own. If the
-        // client goes away first, dropping this future drops the guest with it.
-        let mut receiver = receiver;
-        let first = std::future::poll_fn(|cx| {
-            if let Poll::Ready(outcome) = task.as_mut().poll(cx) {
-                return Poll::Ready(GuestProgress::Finished(outcome));
-            }
-            Pin::new(&mut receiver)
-                .poll(cx)
-                .map(GuestProgress::Answered)
-        })
-        .await;
-        // `Err` carries how the guest's task ended when no response came from it.
-        let answer = match first {
-            // The guest's store, and with it the reply's sender, is gone: the answer, if
-            // any, is already in the channel.
-            GuestProgress::Finished(outcome) => receiver.await.map_err(|_| outcome),
-            GuestProgress::Answered(Ok(answer)) => {
-                tokio::spawn(task);
-                Ok(answer)
-            }
-            // The guest dropped its response outparam but still runs: wait for its end.
-            GuestProgress::Answered(Err(_)) => Err(task.await),
-        };
-        match answer {
+        let task = guest_task(lease, prepared, guest_failed.clone());
+        match run_until_answered(task, receiver).await {
             Ok(Ok(resp)) => {
                 let (parts, body) = resp.into_parts();
                 Ok(Response::from_parts(
@@ -472,23 +246,76 @@ impl HttpApp {
                 tracing::error!(component = %id, "guest responded with error: {code}");
                 Err(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            Err(outcome) => {
-                if body_too_large.load(Ordering::Acquire) {
-                    return Err(StatusCode::PAYLOAD_TOO_LARGE);
-                }
-                match outcome {
-                    Ok(()) => {
-                        tracing::error!(component = %id, "guest returned without setting a response");
-                        Err(StatusCode::INTERNAL_SERVER_ERROR)
-                    }
-                    Err(GuestFailure::PoolExhausted | GuestFailure::HostMemoryExhausted) => {
-                        Err(StatusCode::SERVICE_UNAVAILABLE)
-                    }
-                    Err(GuestFailure::Timeout(_)) => Err(StatusCode::GATEWAY_TIMEOUT),
-                    Err(GuestFailure::Failed(_)) => Err(StatusCode::INTERNAL_SERVER_ERROR),
-                }
+            Err(_) if body_too_large.load(Ordering::Acquire) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+            Err(Ok(())) => {
+                tracing::error!(component = %id, "guest returned without setting a response");
+                Err(StatusCode::INTERNAL_SERVER_ERROR)
             }
+            Err(Err(failure)) => Err(failure_status(&failure)),
         }
+    }
+}
+
+/// The guest's whole run as one future: instantiation and `handle` under the
+/// component's timeout, then the lease released (the instance kept for the next request
+/// only when it answered cleanly). It owns the lease, so the instance slot is held for
+/// as long as the instance lives, streaming included.
+fn guest_task(
+    mut lease: Lease,
+    prepared: Prepared,
+    guest_failed: Arc<AtomicBool>,
+) -> Pin<Box<dyn Future<Output = Result<(), GuestFailure>> + Send>> {
+    Box::pin(async move {
+        let id: Arc<str> = lease.component().into();
+        let timeout = lease.timeout();
+        let outcome = wisp_runtime::run_guarded(&id, timeout, prepared.run(&mut lease)).await;
+        // Raised before the store (and with it the response body's sender) is dropped,
+        // so the body sees it when it ends.
+        guest_failed.store(outcome.is_err(), Ordering::Release);
+        lease.release(matches!(outcome, Ok(true)));
+        outcome.map(|_| ())
+    })
+}
+
+/// Runs the guest here, on the connection's task, until it answers: most guests finish
+/// `handle` within that stretch, and then no task is spawned at all. One that is still
+/// running (streaming its body) moves to a task of its own. If the client goes away
+/// first, dropping this future drops the guest with it. `Err` carries how the guest's
+/// run ended when no answer came from it.
+async fn run_until_answered(
+    mut task: Pin<Box<dyn Future<Output = Result<(), GuestFailure>> + Send>>,
+    mut receiver: tokio::sync::oneshot::Receiver<handler::GuestResponse>,
+) -> Result<handler::GuestResponse, Result<(), GuestFailure>> {
+    let first = std::future::poll_fn(|cx| {
+        if let Poll::Ready(outcome) = task.as_mut().poll(cx) {
+            return Poll::Ready(GuestProgress::Finished(outcome));
+        }
+        Pin::new(&mut receiver)
+            .poll(cx)
+            .map(GuestProgress::Answered)
+    })
+    .await;
+    match first {
+        // The guest's store, and with it the reply's sender, is gone: the answer, if
+        // any, is already in the channel.
+        GuestProgress::Finished(outcome) => receiver.await.map_err(|_| outcome),
+        GuestProgress::Answered(Ok(answer)) => {
+            tokio::spawn(task);
+            Ok(answer)
+        }
+        // The guest dropped its response outparam but still runs: wait for its end.
+        GuestProgress::Answered(Err(_)) => Err(task.await),
+    }
+}
+
+/// The status a request gets when its guest failed before answering.
+fn failure_status(failure: &GuestFailure) -> StatusCode {
+    match failure {
+        GuestFailure::PoolExhausted | GuestFailure::HostMemoryExhausted => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        GuestFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        GuestFailure::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
 use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, WispEngine};
+use wisp_manifest::TriggerKind;
+use wisp_runtime::AppRuntime;
 use wisp_trigger_http::{HttpApp, ListenerConfig};
 
 /// Arguments of `wisp up`.
@@ -110,21 +112,27 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let app = super::load_app(&args.from)?;
-    if app.http_triggers.is_empty() {
-        if app.unsupported_triggers.is_empty() {
+    let not_served: Vec<TriggerKind> = app
+        .trigger_kinds()
+        .into_iter()
+        .filter(|kind| *kind != TriggerKind::Http)
+        .collect();
+    if app.http_triggers().next().is_none() {
+        if not_served.is_empty() {
             bail!(
                 "{}: the app has no `[[trigger.http]]`: nothing to serve",
                 app.manifest_path.display()
             );
         }
+        let kinds: Vec<&str> = not_served.iter().map(|k| k.name()).collect();
         bail!(
             "{}: trigger type(s) {} are not supported yet; wisp serves `[[trigger.http]]`",
             app.manifest_path.display(),
-            app.unsupported_triggers.join(", ")
+            kinds.join(", ")
         );
     }
-    for t in &app.unsupported_triggers {
-        eprintln!("Warning: `[[trigger.{t}]]` is not supported yet and is not served");
+    for kind in &not_served {
+        eprintln!("Warning: `[[trigger.{kind}]]` is not supported yet and is not served");
     }
     if args.build {
         super::build_app(&app)?;
@@ -163,7 +171,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         state_dir,
         extra_env: args.env.clone(),
     };
-    let (http_app, warnings) = HttpApp::load(engine, &app, &options, |id, report| {
+    let component_ids = HttpApp::component_ids(&app);
+    let runtime = AppRuntime::load(engine, &app, component_ids, &options, |id, report| {
         let how = match report.origin {
             CodeOrigin::Compiled => "compiled",
             CodeOrigin::Cache => "loaded from compile cache",
@@ -179,6 +188,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             report.engine.describe()
         );
     })?;
+    let (http_app, warnings) = HttpApp::new(runtime, &app)?;
     for w in warnings {
         eprintln!("Warning: {w}");
     }

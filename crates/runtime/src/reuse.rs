@@ -1,23 +1,24 @@
-//! Opt-in instance reuse (`instance_reuse = N`): a WASI 0.2 instance that answered
-//! cleanly is kept and serves the next request of the same component, up to N requests
-//! in all. An instance is only ever taken by one request at a time, never crosses
-//! components, and is dropped after a trap or timeout (it is simply not returned), when
-//! it still holds host resources after `handle` returns, or after [`IDLE_TIMEOUT`]
-//! unused. WASI 0.3 guests always get a fresh instance.
+//! Opt-in instance reuse (`instance_reuse = N`): an instance that answered cleanly is
+//! kept and serves the next event of the same component, up to N in all. An instance is
+//! only ever leased to one event at a time, never crosses components, and is dropped
+//! after a trap or timeout (it is simply not given back), when it still holds host
+//! resources after its call returns, or after [`IDLE_TIMEOUT`] unused. Whether an
+//! instance may be kept at all is the trigger's call (a WASI 0.3 HTTP instance may
+//! still run background work after its response, so it is never given back).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime::component::Instance;
 use wisp_engine::HostState;
 
 /// How long an unused instance is kept before it is dropped.
-pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A kept instance: its store, its entry point, and how many requests it has served.
+/// A kept instance: its store, the instance in it, and how many events it has served.
 pub(crate) struct IdleInstance {
     pub store: Store<HostState>,
-    pub proxy: Proxy,
+    pub instance: Instance,
     pub served: u32,
     since: Instant,
 }
@@ -32,7 +33,7 @@ pub(crate) struct ReusePool {
 
 impl ReusePool {
     /// A pool for instances serving up to `max_requests` each; `None` when that is 1
-    /// (a fresh instance per request).
+    /// (a fresh instance per event).
     pub(crate) fn new(max_requests: u32, max_idle: u32) -> Option<Self> {
         (max_requests > 1).then(|| Self {
             max_requests,
@@ -58,8 +59,8 @@ impl ReusePool {
         found
     }
 
-    /// Keeps an instance that has served `served` requests, if it may serve another.
-    pub(crate) fn put(&self, store: Store<HostState>, proxy: Proxy, served: u32) {
+    /// Keeps an instance that has served `served` events, if it may serve another.
+    pub(crate) fn put(&self, store: Store<HostState>, instance: Instance, served: u32) {
         if served >= self.max_requests || !store.data().holds_no_resources() {
             return;
         }
@@ -67,7 +68,7 @@ impl ReusePool {
         if idle.len() < self.max_idle {
             idle.push(IdleInstance {
                 store,
-                proxy,
+                instance,
                 served,
                 since: Instant::now(),
             });

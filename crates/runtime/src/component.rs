@@ -1,0 +1,96 @@
+//! One loaded component as the executor holds it: its pre-linked instance, what its
+//! instances are granted, its instance slots and the queue in front of them, and its
+//! kept instances when reuse is on.
+
+use crate::reuse::ReusePool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::InstancePre;
+use wisp_engine::{HostState, InstanceGrants, InstanceLimits, LoadReport};
+
+/// How long an event may wait for a free instance of its component before it is refused.
+pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many events may wait for one component at once; more are refused at once.
+pub const MAX_QUEUED_PER_COMPONENT: usize = 1024;
+
+/// A component ready to instantiate, with its limits and slots.
+pub struct LoadedComponent {
+    pub(crate) id: Arc<str>,
+    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) grants: InstanceGrants,
+    /// Free instance slots (`max_instances`).
+    pub(crate) slots: Arc<Semaphore>,
+    /// Events waiting for a slot now.
+    queued: AtomicUsize,
+    /// Kept instances, when `instance_reuse` is over 1.
+    pub(crate) reuse: Option<Arc<ReusePool>>,
+    report: LoadReport,
+}
+
+impl LoadedComponent {
+    pub(crate) fn new(
+        id: String,
+        pre: InstancePre<HostState>,
+        grants: InstanceGrants,
+        report: LoadReport,
+    ) -> Self {
+        let limits = grants.limits();
+        Self {
+            id: id.into(),
+            pre,
+            slots: Arc::new(Semaphore::new(limits.max_instances as usize)),
+            queued: AtomicUsize::new(0),
+            reuse: ReusePool::new(limits.instance_reuse, limits.max_instances).map(Arc::new),
+            grants,
+            report,
+        }
+    }
+
+    /// The component's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its pre-linked instance, for a trigger to find the export it calls.
+    pub fn instance_pre(&self) -> &InstancePre<HostState> {
+        &self.pre
+    }
+
+    /// The limits its instances run under.
+    pub fn limits(&self) -> InstanceLimits {
+        self.grants.limits()
+    }
+
+    /// How loading it went (compiled or cached, which engine, how long).
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// Its instance slots: the budget a chain of in-process calls started here draws on.
+    pub fn slots(&self) -> &Arc<Semaphore> {
+        &self.slots
+    }
+
+    /// Waits, bounded in count and time, for a free instance slot.
+    pub(crate) async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_PER_COMPONENT {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            tracing::warn!(component = %self.id, "instance queue full");
+            return None;
+        }
+        let waited = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.clone().acquire_owned()).await;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        match waited {
+            Ok(Ok(permit)) => Some(permit),
+            _ => {
+                tracing::warn!(component = %self.id, "no free instance within {QUEUE_TIMEOUT:?}");
+                None
+            }
+        }
+    }
+}

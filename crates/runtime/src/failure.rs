@@ -1,0 +1,88 @@
+//! How a guest's run ends when it does not end well, and the one wrapper every trigger's
+//! call goes through: the component's timeout, a host panic caught at the guest's
+//! future, and the failure sorted into what the trigger reports (503, 504, 500, …).
+
+use futures::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+/// How a guest's run ended, when it did not end well.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestFailure {
+    /// It ran past its `timeout` limit and was stopped.
+    #[error("ran past its {0:?} timeout and was stopped")]
+    Timeout(Duration),
+    /// The instance pool had no free slot.
+    #[error("the instance pool is exhausted")]
+    PoolExhausted,
+    /// The host-wide guest-memory budget (`--max-total-memory`) was spent.
+    #[error("the host's guest-memory budget is spent")]
+    HostMemoryExhausted,
+    /// It trapped or a host call failed.
+    #[error("{}", .0.root_cause())]
+    Failed(wasmtime::Error),
+}
+
+impl GuestFailure {
+    /// Whether the host lacked capacity (retrying later may succeed), rather than the
+    /// guest failing.
+    pub fn is_capacity(&self) -> bool {
+        matches!(self, Self::PoolExhausted | Self::HostMemoryExhausted)
+    }
+
+    /// Sorts an error from instantiating or calling a guest.
+    fn classify(error: wasmtime::Error) -> Self {
+        if error.is::<wasmtime::PoolConcurrencyLimitError>() {
+            Self::PoolExhausted
+        } else if error
+            .chain()
+            .any(|c| c.is::<wisp_engine::HostMemoryExhausted>())
+        {
+            Self::HostMemoryExhausted
+        } else {
+            Self::Failed(error)
+        }
+    }
+
+    /// Logs the failure once, at the level it deserves.
+    fn log(&self, component: &str) {
+        match self {
+            Self::Timeout(_) => tracing::error!(component, "guest {self}"),
+            Self::PoolExhausted => tracing::warn!(component, "instance pool exhausted"),
+            Self::HostMemoryExhausted => {
+                tracing::warn!(component, "host guest-memory budget spent: 503")
+            }
+            Self::Failed(e) => {
+                // The root cause names the trap; the wasm backtrace is for debugging.
+                tracing::error!(component, "guest failed: {}", e.root_cause());
+                tracing::debug!(component, "guest failure detail: {e:?}");
+            }
+        }
+    }
+}
+
+/// Runs a guest call (instantiation included) for `component` within `timeout`.
+///
+/// A busy guest yields at every epoch slice, so the timeout fires within two ticks even
+/// in a tight loop; dropping the call drops the instance. A panic in host code stays
+/// this call's failure: guests run on the task of whatever event brought them (an HTTP
+/// connection, say), which must not unwind with them.
+pub async fn run_guarded<T>(
+    component: &str,
+    timeout: Duration,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> Result<T, GuestFailure> {
+    let call = AssertUnwindSafe(call)
+        .catch_unwind()
+        .map(|r| r.unwrap_or_else(|_| Err(wasmtime::Error::msg("a host call panicked"))));
+    let outcome = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(GuestFailure::classify(e)),
+        Err(_) => Err(GuestFailure::Timeout(timeout)),
+    };
+    if let Err(failure) = &outcome {
+        failure.log(component);
+    }
+    outcome
+}
