@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
 use wisp_engine::{
-    ChainContext, EngineConfig, FanOutBudget, GrantOptions, InstanceLimits, InternalHttp,
-    InternalTarget, WispEngine,
+    ChainContext, EngineConfig, GrantOptions, InstanceLimits, InternalHttp, InternalTarget,
+    WispEngine,
 };
 use wisp_runtime::AppRuntime;
 use wisp_trigger_http::HttpApp;
@@ -77,12 +77,7 @@ async fn load_serve_drop(engine: &Arc<WispEngine>, dir: &Path) {
         let request = http::Request::get(format!("http://localhost{path}"))
             .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
             .unwrap();
-        let chain = ChainContext {
-            internal: None,
-            depth: 0,
-            client: SocketAddr::from(([127, 0, 0, 1], 1)),
-            budget: Arc::new(FanOutBudget::new(8, None)),
-        };
+        let chain = ChainContext::root(None, SocketAddr::from(([127, 0, 0, 1], 1)), 8, None);
         let response = http
             .send(InternalTarget::App, request, chain)
             .await

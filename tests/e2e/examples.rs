@@ -93,3 +93,40 @@ async fn hello_p3_builds_and_serves_with_spin_sdk_7() {
         )
     );
 }
+
+#[test]
+fn hello_command_builds_runs_once_and_exits_with_its_status() {
+    let example = repo_root().join("examples/hello-command-rust");
+    let state = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let up = |guest_args: &[&str]| {
+        let mut args = vec![
+            "up",
+            "--build",
+            "-f",
+            example.to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--",
+        ];
+        args.extend_from_slice(guest_args);
+        run_wisp(&args, None)
+    };
+    let out = up(&["world", "wasm"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("[greet] Hello from wisp, world!\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[greet] Hello from wisp, wasm!\n"),
+        "{stdout}"
+    );
+    // No names: the guest's usage message and a failing status.
+    let out = up(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("[greet] usage:"));
+}

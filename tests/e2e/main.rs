@@ -4,6 +4,7 @@ mod harness;
 
 mod app_lifecycle;
 mod cli;
+mod command;
 mod components;
 mod examples;
 mod http;

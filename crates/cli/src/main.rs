@@ -33,17 +33,24 @@ fn main() {
     init_logging();
     let result = match cli.command {
         Command::Up(args) => commands::up::run(*args),
-        Command::Build(args) => commands::build::run(&args),
+        Command::Build(args) => commands::build::run(&args).map(|()| 0),
     };
-    if let Err(e) = result {
-        eprintln!("Error: {e:#}");
-        std::process::exit(1);
+    match result {
+        Ok(0) => {}
+        // A command trigger's guest exited with this status: pass it on.
+        Ok(status) => std::process::exit(status),
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,wisp_engine=info,wisp_trigger_http=info,wisp=info")
+        tracing_subscriber::EnvFilter::new(
+            "warn,wisp_engine=info,wisp_runtime=info,wisp_trigger_http=info,wisp=info",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

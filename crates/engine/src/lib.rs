@@ -355,16 +355,18 @@ impl WispEngine {
     }
 
     /// A fresh store on `engine` (the one the component was loaded on) for one instance
-    /// of a component with `grants`, serving a request at `chain` (its place in a chain
-    /// of in-process requests).
+    /// of a component with `grants`, serving an event at `chain` (its place in a chain
+    /// of in-process requests), with `args` as the guest's argv.
     pub fn new_store(
         engine: &Engine,
         grants: &InstanceGrants,
         chain: ChainContext,
+        args: &[String],
     ) -> anyhow::Result<Store<HostState>> {
         let mut wasi = WasiCtxBuilder::new();
         let (tcp, udp) = (grants.tcp, grants.udp);
-        wasi.envs(&grants.env)
+        wasi.args(args)
+            .envs(&grants.env)
             .stdout(grants.stdout.clone())
             .stderr(grants.stderr.clone())
             .allow_tcp(tcp)

@@ -89,6 +89,24 @@ pub struct ChainContext {
     pub budget: Arc<FanOutBudget>,
 }
 
+impl ChainContext {
+    /// The start of a chain: an event from outside (a request from `client`, a command)
+    /// that may cause `max_fanout` chained instances, charged also to `origin_slots`.
+    pub fn root(
+        internal: Option<Arc<dyn InternalHttp>>,
+        client: SocketAddr,
+        max_fanout: u32,
+        origin_slots: Option<Arc<Semaphore>>,
+    ) -> Self {
+        Self {
+            internal,
+            depth: 0,
+            client,
+            budget: Arc::new(FanOutBudget::new(max_fanout, origin_slots)),
+        }
+    }
+}
+
 /// `wasi:http` hooks for one instance: allow what the policy grants, deny the rest with
 /// `HttpRequestDenied`, route app-internal hosts in process.
 pub struct OutboundHttp {

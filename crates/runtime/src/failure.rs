@@ -19,6 +19,9 @@ pub enum GuestFailure {
     /// The host-wide guest-memory budget (`--max-total-memory`) was spent.
     #[error("the host's guest-memory budget is spent")]
     HostMemoryExhausted,
+    /// It called `wasi:cli/exit`: 0 for `exit(ok)`, 1 for `exit(err)`.
+    #[error("exited with status {0}")]
+    Exited(i32),
     /// It trapped or a host call failed.
     #[error("{}", .0.root_cause())]
     Failed(wasmtime::Error),
@@ -35,6 +38,8 @@ impl GuestFailure {
     fn classify(error: wasmtime::Error) -> Self {
         if error.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::PoolExhausted
+        } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Self::Exited(exit.0)
         } else if error
             .chain()
             .any(|c| c.is::<wisp_engine::HostMemoryExhausted>())
@@ -53,6 +58,8 @@ impl GuestFailure {
             Self::HostMemoryExhausted => {
                 tracing::warn!(component, "host guest-memory budget spent: 503")
             }
+            // A command's normal way out; whoever ran it decides what the status means.
+            Self::Exited(status) => tracing::info!(component, "guest exited with status {status}"),
             Self::Failed(e) => {
                 // The root cause names the trap; the wasm backtrace is for debugging.
                 tracing::error!(component, "guest failed: {}", e.root_cause());
@@ -85,4 +92,83 @@ pub async fn run_guarded<T>(
         failure.log(component);
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T: Send + 'static>(
+        timeout: Duration,
+        call: impl Future<Output = wasmtime::Result<T>> + Send + 'static,
+    ) -> Result<T, GuestFailure> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(run_guarded("t", timeout, call))
+    }
+
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_clean_call_returns_its_value() {
+        assert_eq!(run(LONG, async { Ok(7) }).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_call_past_its_timeout_is_stopped() {
+        let outcome = run(Duration::from_millis(20), async {
+            tokio::time::sleep(LONG).await;
+            Ok(())
+        });
+        assert!(
+            matches!(outcome, Err(GuestFailure::Timeout(t)) if t == Duration::from_millis(20)),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_host_panic_is_this_call_s_failure_not_the_caller_s() {
+        let outcome = run(LONG, async {
+            if true {
+                panic!("boom");
+            }
+            Ok(())
+        });
+        match outcome {
+            Err(GuestFailure::Failed(e)) => assert_eq!(e.to_string(), "a host call panicked"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn failures_are_sorted_by_what_the_trigger_reports() {
+        let exit = run(LONG, async {
+            Err::<(), _>(wasmtime::Error::new(wasmtime_wasi::I32Exit(1)))
+        });
+        assert!(matches!(exit, Err(GuestFailure::Exited(1))), "{exit:?}");
+
+        let budget = run(LONG, async {
+            Err::<(), _>(
+                wasmtime::Error::new(wisp_engine::HostMemoryExhausted { max: 1 })
+                    .context("instantiating"),
+            )
+        });
+        assert!(
+            matches!(&budget, Err(f @ GuestFailure::HostMemoryExhausted) if f.is_capacity()),
+            "{budget:?}"
+        );
+
+        let trap = run(LONG, async {
+            Err::<(), _>(wasmtime::Error::msg("wasm trap: unreachable").context("calling handle"))
+        });
+        match trap {
+            Err(f @ GuestFailure::Failed(_)) => {
+                assert!(!f.is_capacity());
+                assert_eq!(f.to_string(), "wasm trap: unreachable");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -105,6 +105,17 @@ impl AppRuntime {
     /// the component the chain started at, when that is another), then hands over a
     /// kept instance or a fresh store.
     pub async fn lease(&self, index: usize, chain: ChainContext) -> Result<Lease, LeaseError> {
+        self.lease_with_args(index, chain, &[]).await
+    }
+
+    /// [`AppRuntime::lease`] for an event whose guest gets `args` as its argv (a
+    /// command); a kept instance keeps the argv it was made with.
+    pub async fn lease_with_args(
+        &self,
+        index: usize,
+        chain: ChainContext,
+        args: &[String],
+    ) -> Result<Lease, LeaseError> {
         let component = &self.components[index];
         let busy = || LeaseError::Busy(component.id.to_string());
         // Chained instances count against the component the chain started at too, so
@@ -122,11 +133,13 @@ impl AppRuntime {
                 (store, Some(kept.instance), kept.served)
             }
             None => {
-                let store = WispEngine::new_store(component.pre.engine(), &component.grants, chain)
-                    .map_err(|source| LeaseError::Store {
+                let engine = component.pre.engine();
+                let store = WispEngine::new_store(engine, &component.grants, chain, args).map_err(
+                    |source| LeaseError::Store {
                         component: component.id.to_string(),
                         source,
-                    })?;
+                    },
+                )?;
                 (store, None, 0)
             }
         };

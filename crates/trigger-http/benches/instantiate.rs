@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::Arc;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
 use wisp_engine::{
-    ChainContext, EngineConfig, FanOutBudget, GrantOptions, InstanceLimits, InternalHttp,
-    InternalTarget, WispEngine,
+    ChainContext, EngineConfig, GrantOptions, InstanceLimits, InternalHttp, InternalTarget,
+    WispEngine,
 };
 use wisp_runtime::AppRuntime;
 use wisp_trigger_http::HttpApp;
@@ -72,12 +72,7 @@ async fn one_request(app: &HttpApp) {
     let request = http::Request::get("http://localhost/hello")
         .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
         .unwrap();
-    let chain = ChainContext {
-        internal: None,
-        depth: 0,
-        client: SocketAddr::from(([127, 0, 0, 1], 1)),
-        budget: Arc::new(FanOutBudget::new(u32::MAX, None)),
-    };
+    let chain = ChainContext::root(None, SocketAddr::from(([127, 0, 0, 1], 1)), u32::MAX, None);
     let response = app
         .send(InternalTarget::App, request, chain)
         .await

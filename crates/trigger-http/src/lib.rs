@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
-use wisp_engine::{ChainContext, FanOutBudget, InternalHttp};
+use wisp_engine::{ChainContext, InternalHttp};
 use wisp_manifest::{App, Executor, Route};
 use wisp_runtime::{AppRuntime, GuestFailure, Lease, LeaseError};
 
@@ -190,15 +190,12 @@ impl HttpApp {
         let index = route.entry.component;
         drop(route);
         let component = self.runtime.component(index);
-        let chain = ChainContext {
-            internal: Some(self.clone() as Arc<dyn InternalHttp>),
-            depth: 0,
+        let chain = ChainContext::root(
+            Some(self.clone() as Arc<dyn InternalHttp>),
             client,
-            budget: Arc::new(FanOutBudget::new(
-                component.limits().max_fanout,
-                Some(component.slots().clone()),
-            )),
-        };
+            component.limits().max_fanout,
+            Some(component.slots().clone()),
+        );
         self.dispatch(index, req, exceeded, chain)
             .await
             .unwrap_or_else(status_response)
@@ -315,7 +312,7 @@ fn failure_status(failure: &GuestFailure) -> StatusCode {
             StatusCode::SERVICE_UNAVAILABLE
         }
         GuestFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        GuestFailure::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        GuestFailure::Exited(_) | GuestFailure::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

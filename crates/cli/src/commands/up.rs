@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
-use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, WispEngine};
+use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, InternalHttp, WispEngine};
 use wisp_manifest::TriggerKind;
 use wisp_runtime::AppRuntime;
+use wisp_trigger_command::{CommandTrigger, RunOutcome};
 use wisp_trigger_http::{HttpApp, ListenerConfig};
 
 /// Arguments of `wisp up`.
@@ -99,10 +100,14 @@ pub struct UpArgs {
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     shutdown_grace: u64,
+    /// Arguments after `--`: the argv of a `[[trigger.command]]` guest (after its
+    /// component id, which is argv[0]).
+    #[arg(last = true, value_name = "GUEST_ARGS")]
+    guest_args: Vec<String>,
 }
 
-/// Runs `wisp up`.
-pub fn run(args: UpArgs) -> anyhow::Result<()> {
+/// Runs `wisp up`; the exit status is a command trigger's, else 0.
+pub fn run(args: UpArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,14 +115,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     runtime.block_on(up(args))
 }
 
-async fn up(args: UpArgs) -> anyhow::Result<()> {
+async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let app = super::load_app(&args.from)?;
+    let served = [TriggerKind::Http, TriggerKind::Command];
     let not_served: Vec<TriggerKind> = app
         .trigger_kinds()
         .into_iter()
-        .filter(|kind| *kind != TriggerKind::Http)
+        .filter(|kind| !served.contains(kind))
         .collect();
-    if app.http_triggers().next().is_none() {
+    if app.triggers.iter().all(|t| !served.contains(&t.kind())) {
         if not_served.is_empty() {
             bail!(
                 "{}: the app has no `[[trigger.http]]`: nothing to serve",
@@ -126,7 +132,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         let kinds: Vec<&str> = not_served.iter().map(|k| k.name()).collect();
         bail!(
-            "{}: trigger type(s) {} are not supported yet; wisp serves `[[trigger.http]]`",
+            "{}: trigger type(s) {} are not supported yet; wisp serves `[[trigger.http]]` \
+             and `[[trigger.command]]`",
             app.manifest_path.display(),
             kinds.join(", ")
         );
@@ -171,7 +178,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         state_dir,
         extra_env: args.env.clone(),
     };
-    let component_ids = HttpApp::component_ids(&app);
+    let component_ids = HttpApp::component_ids(&app).chain(CommandTrigger::component_ids(&app));
     let runtime = AppRuntime::load(engine, &app, component_ids, &options, |id, report| {
         let how = match report.origin {
             CodeOrigin::Compiled => "compiled",
@@ -188,11 +195,61 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             report.engine.describe()
         );
     })?;
-    let (http_app, warnings) = HttpApp::new(runtime, &app)?;
-    for w in warnings {
-        eprintln!("Warning: {w}");
+    let http = match app.http_triggers().next() {
+        None => None,
+        Some(_) => {
+            let (http, warnings) = HttpApp::new(runtime.clone(), &app)?;
+            for w in warnings {
+                eprintln!("Warning: {w}");
+            }
+            Some(http)
+        }
+    };
+    let commands = CommandTrigger::new(runtime, &app)?;
+    // Before anything is printed or run: a signal right after must stop us cleanly.
+    let signal = shutdown_signal()?;
+    match (http, commands) {
+        (Some(http), None) => serve(http, &args, signal).await.map(|()| 0),
+        (None, Some(commands)) => {
+            println!("No HTTP triggers: not listening");
+            tokio::select! {
+                outcome = commands.run(&args.guest_args, None) => Ok(report(outcome)),
+                () = signal => Ok(130),
+            }
+        }
+        // Both: HTTP is served while the commands run, and stops when they end.
+        (Some(http), Some(commands)) => {
+            let internal = Some(http.clone() as Arc<dyn InternalHttp>);
+            let guest_args = args.guest_args.clone();
+            let (ended, commands_ended) = tokio::sync::oneshot::channel();
+            let run = tokio::spawn(async move {
+                let outcome = commands.run(&guest_args, internal).await;
+                let _ = ended.send(());
+                outcome
+            });
+            let stop = async {
+                tokio::select! {
+                    () = signal => {}
+                    _ = commands_ended => {}
+                }
+            };
+            serve(http, &args, stop).await?;
+            if !run.is_finished() {
+                run.abort();
+                return Ok(130);
+            }
+            Ok(report(run.await?))
+        }
+        (None, None) => unreachable!("an app with neither trigger was refused above"),
     }
-    serve(http_app, &args).await
+}
+
+/// Prints why a command failed, if it did; its exit status.
+fn report(outcome: RunOutcome) -> i32 {
+    if let RunOutcome::Failed(why) = &outcome {
+        eprintln!("Error: {why}");
+    }
+    outcome.status()
 }
 
 /// Opens the app's stores and databases, resolves variables, and applies `--key-value`
@@ -226,7 +283,11 @@ async fn load_capabilities(
     Ok(caps)
 }
 
-async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
+async fn serve(
+    app: Arc<HttpApp>,
+    args: &UpArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {
@@ -236,9 +297,6 @@ async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
-    // Handlers go in before the banner: whoever reads it may signal at once, and a
-    // SIGTERM with no handler installed kills the process instead of stopping it.
-    let shutdown = shutdown_signal()?;
     // One write, so a reader of the pipe sees the whole banner at once.
     let mut banner = format!("Serving http://{addr}\nAvailable Routes:\n");
     for (id, route) in app.routes() {
@@ -271,6 +329,8 @@ async fn serve(app: Arc<HttpApp>, args: &UpArgs) -> anyhow::Result<()> {
 }
 
 /// Installs the SIGINT and SIGTERM handlers now; the future resolves at the first signal.
+/// They go in before the banner: whoever reads it may signal at once, and a SIGTERM with
+/// no handler installed kills the process instead of stopping it.
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
