@@ -3,6 +3,7 @@
 mod harness;
 
 mod app_lifecycle;
+mod block_networks;
 mod cli;
 mod command;
 mod components;

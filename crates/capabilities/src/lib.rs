@@ -126,8 +126,10 @@ impl AppCapabilities {
             postgres: Arc::default(),
             mysql: Arc::default(),
         };
+        let blocked = Arc::new(options.runtime_config.block_networks.clone());
         for component in &app.components {
-            let policy = outbound::resolve_policy(component, &caps.variables)?;
+            let policy =
+                outbound::resolve_policy(component, &caps.variables)?.with_blocked(blocked.clone());
             caps.outbound.insert(component.id.clone(), Arc::new(policy));
             let unserved = |kind: &str, table: &str, label: &str| {
                 CapabilityError::Config(format!(

@@ -6,18 +6,31 @@
 use crate::CapabilityError;
 use crate::variables::AppVariables;
 use std::net::IpAddr;
-use wisp_manifest::outbound::{AllowedHost, OutboundPolicy, OutboundTarget, parse_pattern};
+use wisp_manifest::outbound::{AllowedHost, Denial, OutboundPolicy, OutboundTarget, parse_pattern};
+
+/// Why a database or broker client may not connect where a guest asked.
+#[derive(Debug)]
+pub(crate) enum OutboundDenied {
+    /// No `allowed_outbound_hosts` entry allows the address (or its scheme is wrong), or
+    /// it resolves to a link-local address no entry names.
+    NotAllowed,
+    /// It is allowed, but resolves into a network the runtime config blocks.
+    Blocked(Denial),
+}
 
 /// The target `url` names if `policy` lets a database or broker client connect there:
-/// its scheme is one of `schemes`, an entry allows it, and the addresses its host
-/// resolves to are not link-local ones no entry names (the clients resolve the name
-/// again themselves; this refuses the metadata address a wildcard would reach).
+/// its scheme is one of `schemes`, an entry allows it, and no address its host resolves
+/// to is refused (a blocked network, or a link-local address no entry names). This is
+/// the one check every such client makes; HTTP and sockets ask the same policy for the
+/// addresses they connect to. (The clients resolve the name again themselves.)
 pub(crate) async fn allowed_target(
     policy: &OutboundPolicy,
     url: &str,
     schemes: &[&str],
-) -> Option<OutboundTarget> {
-    let target = policy.allowed_url(url, schemes)?;
+) -> Result<OutboundTarget, OutboundDenied> {
+    let target = policy
+        .allowed_url(url, schemes)
+        .ok_or(OutboundDenied::NotAllowed)?;
     let addresses: Vec<IpAddr> = match target.host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         // A name that does not resolve fails in the client, with its own error.
@@ -26,15 +39,20 @@ pub(crate) async fn allowed_target(
             .map(|addrs| addrs.map(|a| a.ip()).collect())
             .unwrap_or_default(),
     };
-    if addresses
-        .iter()
-        .all(|ip| policy.allows_resolved(&target.host, *ip))
-    {
-        Some(target)
-    } else {
-        tracing::debug!(host = %target.host, "outbound connection to a link-local address denied");
-        None
+    for ip in addresses {
+        match policy.check_resolved(&target.host, ip) {
+            Ok(()) => {}
+            Err(denial @ Denial::Blocked { .. }) => {
+                tracing::warn!(host = %target.host, "outbound connection refused: {denial}");
+                return Err(OutboundDenied::Blocked(denial));
+            }
+            Err(denial @ Denial::LinkLocal(_)) => {
+                tracing::debug!(host = %target.host, "outbound connection refused: {denial}");
+                return Err(OutboundDenied::NotAllowed);
+            }
+        }
     }
+    Ok(target)
 }
 
 /// Resolves `component`'s `allowed_outbound_hosts`. A template that renders to a

@@ -1,11 +1,13 @@
 //! Spin's `runtime-config.toml`: which backend serves each key-value store label and each
-//! SQLite database label, client TLS per component and host (`[[client_tls]]`), and the
-//! outbound HTTP client's pooling (`[outbound_http]`). Relative paths are resolved
-//! against the file's folder.
+//! SQLite database label, client TLS per component and host (`[[client_tls]]`), the
+//! outbound HTTP client's pooling (`[outbound_http]`), and the networks no component may
+//! reach (`[outbound_networking] block_networks`). Relative paths are resolved against
+//! the file's folder.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use wisp_manifest::outbound::BlockedNetworks;
 
 /// A parsed runtime config.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +20,8 @@ pub struct RuntimeConfig {
     pub client_tls: Vec<ClientTlsConfig>,
     /// `[outbound_http]`.
     pub outbound_http: OutboundHttpConfig,
+    /// `[outbound_networking] block_networks`: refused for every component and client.
+    pub block_networks: BlockedNetworks,
 }
 
 /// One `[[client_tls]]` entry: how some components verify, and identify themselves to,
@@ -89,6 +93,18 @@ struct RawConfig {
     client_tls: Vec<RawClientTls>,
     #[serde(default)]
     outbound_http: Option<RawOutboundHttp>,
+    #[serde(default)]
+    outbound_networking: Option<RawOutboundNetworking>,
+}
+
+/// `[outbound_networking]`. Spin's connection caps (`max_socket_connections`,
+/// `max_total_connections`) are not read: an unknown field is an error, not a silently
+/// ignored limit.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutboundNetworking {
+    #[serde(default)]
+    block_networks: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -206,9 +222,15 @@ impl RuntimeConfig {
                 }
             }
         };
+        let block_networks = match raw.outbound_networking {
+            None => BlockedNetworks::default(),
+            Some(n) => BlockedNetworks::parse(&n.block_networks)
+                .map_err(|why| bad(format!("[outbound_networking] block_networks: {why}")))?,
+        };
         Ok(Self {
             client_tls,
             outbound_http,
+            block_networks,
             key_value_stores: raw
                 .key_value_store
                 .into_iter()

@@ -315,9 +315,17 @@ impl Connector {
                 .map_err(ConnectError::Dns)?
                 .collect(),
         };
+        let mut refused = None;
         let allowed = resolved
             .iter()
-            .filter(|a| self.policy.allows_resolved(host, a.ip()));
+            .filter(|a| match self.policy.check_resolved(host, a.ip()) {
+                Ok(()) => true,
+                Err(denial) => {
+                    refused.get_or_insert(denial);
+                    false
+                }
+            })
+            .collect::<Vec<_>>();
         let mut last_error = None;
         let mut stream = None;
         for addr in allowed {
@@ -334,7 +342,9 @@ impl Connector {
             (None, Some(e)) => return Err(ConnectError::Connect(e)),
             (None, None) if resolved.is_empty() => return Err(ConnectError::NotFound),
             (None, None) => {
-                tracing::debug!(host, "outbound HTTP to a link-local address denied");
+                if let Some(denial) = refused {
+                    tracing::warn!(host, "outbound HTTP refused: {denial}");
+                }
                 return Err(ConnectError::Prohibited);
             }
         };

@@ -255,11 +255,16 @@ pub(crate) fn socket_allowed(
     addr: SocketAddr,
     use_: SocketAddrUse,
 ) -> bool {
-    match use_ {
-        SocketAddrUse::TcpConnect => policy.allows_socket("tcp", addr.ip(), addr.port()),
-        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
-            policy.allows_socket("udp", addr.ip(), addr.port())
+    let allowed = |scheme| {
+        let allowed = policy.allows_socket(scheme, addr.ip(), addr.port());
+        if !allowed && let Err(denial) = policy.check_resolved(&addr.ip().to_string(), addr.ip()) {
+            tracing::warn!("outbound {scheme} socket to {addr} refused: {denial}");
         }
+        allowed
+    };
+    match use_ {
+        SocketAddrUse::TcpConnect => allowed("tcp"),
+        SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => allowed("udp"),
         // The ephemeral binds a connect or send needs; a chosen port would squat on the
         // host's port space (and listening is never granted anyway).
         SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.port() == 0,

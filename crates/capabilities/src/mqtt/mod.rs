@@ -8,6 +8,7 @@
 //! wire (QoS 0), acknowledged (QoS 1, `PUBACK`) or completed (QoS 2, `PUBCOMP`).
 
 use crate::ComponentGrants;
+use crate::outbound::OutboundDenied;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
 };
@@ -144,11 +145,16 @@ async fn open(
     password: String,
     keep_alive_secs: u64,
 ) -> Result<MqttConnection, MqttErr> {
-    let Some(target) =
-        crate::outbound::allowed_target(&grants.outbound, address, &["mqtt", "tcp", "mqtts"]).await
-    else {
-        tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
-        return Err(MqttErr::InvalidAddress);
+    let schemes = ["mqtt", "tcp", "mqtts"];
+    let target = match crate::outbound::allowed_target(&grants.outbound, address, &schemes).await {
+        Ok(target) => target,
+        Err(OutboundDenied::NotAllowed) => {
+            tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
+            return Err(MqttErr::InvalidAddress);
+        }
+        Err(OutboundDenied::Blocked(denial)) => {
+            return Err(MqttErr::ConnectionFailed(denial.to_string()));
+        }
     };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(MqttErr::TooManyConnections);

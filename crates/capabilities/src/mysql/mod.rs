@@ -11,6 +11,7 @@
 use crate::ComponentGrants;
 use crate::abandon::OnAbandon;
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
+use crate::outbound::OutboundDenied;
 use crate::tls::TlsSettings;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
@@ -239,14 +240,20 @@ fn params(values: Vec<rdbms::ParameterValue>) -> Params {
 
 /// Opens a pooled connection to `address` if the component's grant allows it.
 async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection, rdbms::Error> {
-    let Some(target) = crate::outbound::allowed_target(&grants.outbound, address, &["mysql"]).await
-    else {
-        tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
-        return Err(rdbms::Error::ConnectionFailed(
-            "address not allowed: add it to the component's allowed_outbound_hosts \
-             (e.g. `mysql://host:3306`)"
-                .into(),
-        ));
+    let target = match crate::outbound::allowed_target(&grants.outbound, address, &["mysql"]).await
+    {
+        Ok(target) => target,
+        Err(OutboundDenied::NotAllowed) => {
+            tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
+            return Err(rdbms::Error::ConnectionFailed(
+                "address not allowed: add it to the component's allowed_outbound_hosts \
+                 (e.g. `mysql://host:3306`)"
+                    .into(),
+            ));
+        }
+        Err(OutboundDenied::Blocked(denial)) => {
+            return Err(rdbms::Error::ConnectionFailed(denial.to_string()));
+        }
     };
     let tls = grants.tls.for_host(&target.host, target.port);
     let pool = grants

@@ -18,6 +18,7 @@ mod v3;
 mod v4;
 
 use crate::abandon::OnAbandon;
+use crate::outbound::OutboundDenied;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -178,16 +179,19 @@ pub(crate) async fn open(
     address: &str,
     ca_root: Option<&str>,
 ) -> Result<PgConnection, PgError> {
-    if crate::outbound::allowed_target(policy, address, &["postgres", "postgresql"])
-        .await
-        .is_none()
-    {
-        tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
-        return Err(PgError::ConnectionFailed(
-            "address not allowed: add it to the component's allowed_outbound_hosts \
-             (e.g. `postgres://host:5432`)"
-                .into(),
-        ));
+    match crate::outbound::allowed_target(policy, address, &["postgres", "postgresql"]).await {
+        Ok(_) => {}
+        Err(OutboundDenied::NotAllowed) => {
+            tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
+            return Err(PgError::ConnectionFailed(
+                "address not allowed: add it to the component's allowed_outbound_hosts \
+                 (e.g. `postgres://host:5432`)"
+                    .into(),
+            ));
+        }
+        Err(OutboundDenied::Blocked(denial)) => {
+            return Err(PgError::ConnectionFailed(denial.to_string()));
+        }
     }
     let (pool, tls) = pools
         .pool(address, ca_root)

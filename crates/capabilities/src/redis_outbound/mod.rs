@@ -5,6 +5,7 @@
 //! pooled per URL across the app.
 
 use crate::ComponentGrants;
+use crate::outbound::OutboundDenied;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
@@ -80,11 +81,15 @@ async fn connect(
     open: usize,
     address: &str,
 ) -> Result<ConnectionManager, RedisErr> {
-    let Some(target) =
-        crate::outbound::allowed_target(&grants.outbound, address, &["redis", "rediss"]).await
-    else {
-        tracing::debug!("outbound Redis denied by allowed_outbound_hosts");
-        return Err(RedisErr::InvalidAddress);
+    let schemes = ["redis", "rediss"];
+    let target = match crate::outbound::allowed_target(&grants.outbound, address, &schemes).await {
+        Ok(target) => target,
+        Err(OutboundDenied::NotAllowed) => {
+            tracing::debug!("outbound Redis denied by allowed_outbound_hosts");
+            return Err(RedisErr::InvalidAddress);
+        }
+        // `invalid-address` carries no text; `other` names the rule that refused it.
+        Err(OutboundDenied::Blocked(denial)) => return Err(RedisErr::Other(denial.to_string())),
     };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(RedisErr::TooManyConnections);

@@ -3,9 +3,13 @@
 //! ports may be `a..b` ranges, and any part may be a `{{ variable }}` template resolved
 //! when the app loads.
 
+mod blocked;
 mod policy;
 
-pub use policy::{INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST, is_link_local};
+pub use blocked::{BlockedNetworks, is_global};
+pub use policy::{
+    Denial, INTERNAL_DOMAIN, OutboundPolicy, OutboundTarget, SELF_HOST, is_link_local,
+};
 
 use std::fmt;
 use std::net::IpAddr;

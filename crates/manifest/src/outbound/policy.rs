@@ -2,8 +2,10 @@
 //! the one place every outbound capability (HTTP, service chaining, Redis, PostgreSQL,
 //! MySQL, MQTT, sockets) asks "may this component reach that?".
 
-use super::{HostMatch, HostPattern, PortMatch, SchemeMatch, default_port};
+use super::{BlockedNetworks, HostMatch, HostPattern, PortMatch, SchemeMatch, default_port};
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where a component wants to go: a scheme, a host (name or IP) and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +164,7 @@ fn cidr_within_link_local(net: IpAddr, bits: u8) -> bool {
     }
 }
 
-fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+pub(super) fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(ip), IpAddr::V4(net)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
@@ -176,16 +178,58 @@ fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     }
 }
 
-/// One component's resolved `allowed_outbound_hosts`: deny unless a pattern allows.
+/// Why a connection to an allowed host may not go to one of the addresses it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// A link-local (metadata) address that no entry names.
+    LinkLocal(IpAddr),
+    /// An address in a network the runtime config's `block_networks` blocks.
+    Blocked {
+        /// The address.
+        ip: IpAddr,
+        /// The `block_networks` entry that blocks it.
+        rule: String,
+    },
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LinkLocal(ip) => write!(
+                f,
+                "{ip} is a link-local address, reached only through an allowed_outbound_hosts \
+                 entry naming it"
+            ),
+            Self::Blocked { ip, rule } => write!(
+                f,
+                "{ip} is in a blocked network (runtime config `[outbound_networking] \
+                 block_networks` entry `{rule}`)"
+            ),
+        }
+    }
+}
+
+/// One component's resolved `allowed_outbound_hosts`: deny unless a pattern allows, and
+/// never into a network the runtime config blocks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboundPolicy {
     patterns: Vec<HostPattern>,
+    blocked: Arc<BlockedNetworks>,
 }
 
 impl OutboundPolicy {
     /// A policy allowing what any of `patterns` allows.
     pub fn new(patterns: Vec<HostPattern>) -> Self {
-        Self { patterns }
+        Self {
+            patterns,
+            blocked: Arc::default(),
+        }
+    }
+
+    /// This policy, refusing every address `blocked` holds whatever the patterns allow.
+    pub fn with_blocked(mut self, blocked: Arc<BlockedNetworks>) -> Self {
+        self.blocked = blocked;
+        self
     }
 
     /// Whether nothing at all is allowed.
@@ -224,15 +268,29 @@ impl OutboundPolicy {
     }
 
     /// Whether a connection to an allowed `host` may go to `ip`, an address it resolved
-    /// to: a link-local (metadata) address only when some entry names the host or the
-    /// address itself, never through `*`.
+    /// to (see [`OutboundPolicy::check_resolved`]).
     pub fn allows_resolved(&self, host: &str, ip: IpAddr) -> bool {
+        self.check_resolved(host, ip).is_ok()
+    }
+
+    /// Whether a connection to an allowed `host` may go to `ip`, an address it resolved
+    /// to: never into a blocked network; to a link-local (metadata) address only when
+    /// some entry names the host or the address itself, never through `*`. Every client
+    /// (HTTP, sockets, databases, brokers) asks this once it knows the address.
+    pub fn check_resolved(&self, host: &str, ip: IpAddr) -> Result<(), Denial> {
+        if let Some(rule) = self.blocked.rule_blocking(ip) {
+            return Err(Denial::Blocked { ip, rule });
+        }
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        !is_link_local(ip)
-            || self
-                .patterns
+        let named = || {
+            self.patterns
                 .iter()
                 .any(|p| p.names_literally(&host.to_ascii_lowercase(), ip))
+        };
+        if is_link_local(ip) && !named() {
+            return Err(Denial::LinkLocal(ip));
+        }
+        Ok(())
     }
 
     /// The patterns, for messages.
@@ -396,5 +454,46 @@ mod tests {
         assert!(OutboundTarget::parse_url("https:///path").is_err());
         assert!(OutboundTarget::parse_url("example.com").is_err());
         assert!(OutboundTarget::parse_url("https://example.com:http/").is_err());
+    }
+
+    #[test]
+    fn blocked_networks_override_every_grant_and_name_their_rule() {
+        let blocked = Arc::new(
+            BlockedNetworks::parse(&["private".to_owned(), "93.184.0.0/16".to_owned()]).unwrap(),
+        );
+        let p = policy(&[
+            "tcp://127.0.0.1:5432",
+            "http://*:*",
+            "tcp://169.254.169.254:80",
+        ])
+        .with_blocked(blocked);
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        // Granted by name and by wildcard, and still refused.
+        assert!(!p.allows_socket("tcp", loopback, 5432));
+        assert_eq!(
+            p.check_resolved("localhost", loopback),
+            Err(Denial::Blocked {
+                ip: loopback,
+                rule: "private".into()
+            })
+        );
+        // A literal grant of a metadata address does not beat the block list either.
+        assert!(!p.allows_resolved("169.254.169.254", "169.254.169.254".parse().unwrap()));
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        let denial = p.check_resolved("example.com", public).unwrap_err();
+        assert!(
+            denial
+                .to_string()
+                .contains("block_networks` entry `93.184.0.0/16`"),
+            "{denial}"
+        );
+        assert!(p.allows_resolved("one.one", "1.1.1.1".parse().unwrap()));
+        // Without a block list, the link-local rule is the only one.
+        let open = policy(&["http://*:*"]);
+        assert!(open.allows_resolved("localhost", loopback));
+        assert_eq!(
+            open.check_resolved("x", "169.254.169.254".parse().unwrap()),
+            Err(Denial::LinkLocal("169.254.169.254".parse().unwrap()))
+        );
     }
 }
