@@ -61,10 +61,9 @@ impl CompileCache {
         &self.dir
     }
 
-    /// The cache keys for a source's bytes, one per engine kind, in the order the
-    /// engines are tried.
-    pub fn keys(&self, wasm: &[u8]) -> [(EngineKind, String); 2] {
-        let content = Sha256::digest(wasm);
+    /// The cache keys for a source whose bytes have SHA-256 `content`, one per engine
+    /// kind, in the order the engines are tried.
+    pub fn keys(&self, content: &[u8; 32]) -> [(EngineKind, String); 2] {
         EngineKind::PREFERENCE.map(|kind| {
             let mut h = Sha256::new();
             h.update(content);

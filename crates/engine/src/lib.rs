@@ -13,6 +13,7 @@ mod http_client;
 mod limiter;
 mod outbound;
 mod runtime;
+mod source;
 mod state;
 
 pub use adapt::{WasmKind, classify};
@@ -27,6 +28,7 @@ pub use outbound::{
     OutboundHttp,
 };
 pub use runtime::EngineKind;
+pub use source::{ComponentSource, SourceOrigin};
 pub use state::HostState;
 
 use limiter::InstanceLimiter;
@@ -242,17 +244,16 @@ impl WispEngine {
         self.cache.as_ref()
     }
 
-    /// Reads the Wasm at `path`, adapts a core module into a component, compiles it (or
-    /// loads it from the cache) and pre-links it, on the first engine it links on: the
-    /// one without component-model-async unless the component needs it.
+    /// Adapts a core module into a component, compiles `source` (or loads it from the
+    /// cache, by its digest) and pre-links it, on the first engine it links on: the one
+    /// without component-model-async unless the component needs it.
     pub fn load_component(
         &self,
-        path: &Path,
+        source: &ComponentSource,
     ) -> Result<(InstancePre<HostState>, LoadReport), EngineError> {
         let start = Instant::now();
-        let bytes = wisp_manifest::read::read_capped(path, wisp_manifest::read::MAX_WASM_FILE)
-            .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", path.display())))?;
-        let kind = classify(&bytes)?;
+        let bytes = source.bytes();
+        let kind = classify(bytes)?;
         let adapted = kind == WasmKind::CoreModule;
         let report = |origin, engine| LoadReport {
             origin,
@@ -260,7 +261,10 @@ impl WispEngine {
             adapted,
             elapsed: start.elapsed(),
         };
-        let cached = self.cache.as_ref().map(|cache| (cache, cache.keys(&bytes)));
+        let cached = self
+            .cache
+            .as_ref()
+            .map(|cache| (cache, cache.keys(source.digest())));
         if let Some((cache, keys)) = &cached {
             for (engine, key) in keys {
                 if !cache.contains(key) {
@@ -275,8 +279,8 @@ impl WispEngine {
             }
         }
         let component_bytes = match kind {
-            WasmKind::Component => bytes.as_slice(),
-            WasmKind::CoreModule => &adapt::module_to_component(&bytes)?,
+            WasmKind::Component => bytes,
+            WasmKind::CoreModule => &adapt::module_to_component(bytes)?,
         };
         let compile_on = |engine| {
             let runtime = self.runtime(engine)?;

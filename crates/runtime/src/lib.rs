@@ -18,7 +18,9 @@ pub use reuse::IDLE_TIMEOUT;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use wisp_engine::{ChainContext, EngineError, GrantOptions, LoadReport, WispEngine};
+use wisp_engine::{
+    ChainContext, ComponentSource, EngineError, GrantOptions, LoadReport, WispEngine,
+};
 use wisp_manifest::App;
 
 /// Errors loading an app's components.
@@ -72,7 +74,8 @@ impl AppRuntime {
                 path: spec.source.display().to_string(),
                 source,
             };
-            let (pre, report) = engine.load_component(&spec.source).map_err(err)?;
+            let source = ComponentSource::read(&spec.source).map_err(err)?;
+            let (pre, report) = engine.load_component(&source).map_err(err)?;
             on_loaded(&spec.id, &report);
             let grants = engine.grants(&app.root_dir, spec, options).map_err(err)?;
             components.push(LoadedComponent::new(spec.id.clone(), pre, grants, report));
