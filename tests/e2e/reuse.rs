@@ -1,4 +1,4 @@
-//! Opt-in instance reuse: a WASI 0.2 instance serves up to `instance_reuse` sequential
+//! Opt-in instance reuse: an instance (WASI 0.2 or 0.3) serves up to `instance_reuse` sequential
 //! requests of its own component (the probe's `count` is a static in the guest, so it
 //! shows which instance answered), and is dropped after a trap; fresh-per-request stays
 //! the default.
@@ -62,4 +62,32 @@ async fn an_idle_instance_is_dropped_after_its_timeout() {
     // Kept instances live 10 s unused (the sweeper looks once a second).
     tokio::time::sleep(std::time::Duration::from_millis(11_500)).await;
     assert_eq!(counts(&wisp, "/", 2).await, ["1", "2"]);
+}
+
+#[tokio::test]
+async fn wasi_0_3_instances_are_reused_one_request_at_a_time_when_asked() {
+    let p3 = toml_path(&guests().p3_app);
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"reuse3\"\n\
+         [[trigger.http]]\nroute = \"/kept/...\"\ncomponent = \"kept\"\n\
+         [[trigger.http]]\nroute = \"/fresh/...\"\ncomponent = \"fresh\"\n\
+         [component.kept]\nsource = {p3}\n\
+         [component.kept.limits]\ninstance_reuse = 3\n\
+         [component.fresh]\nsource = {p3}\n"
+    ));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    assert_eq!(counts(&wisp, "/kept/", 5).await, ["1", "2", "3", "1", "2"]);
+    assert_eq!(counts(&wisp, "/fresh/", 2).await, ["1", "1"]);
+    // A streamed body (the echo) ends cleanly and the instance serves on.
+    let echoed = reqwest::Client::new()
+        .post(wisp.url("/kept/?op=echo"))
+        .body("round trip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.text().await.unwrap(), "round trip");
+    assert_eq!(counts(&wisp, "/kept/", 1).await, ["1"]);
+    // A trap drops the instance: the next request starts over.
+    assert_eq!(get(&wisp.url("/kept/?op=trap")).await.0, 500);
+    assert_eq!(counts(&wisp, "/kept/", 2).await, ["1", "2"]);
 }

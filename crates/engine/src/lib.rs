@@ -77,7 +77,7 @@ pub struct InstanceLimits {
     pub timeout: Duration,
     /// Concurrent instances of one component.
     pub max_instances: u32,
-    /// Sequential requests one WASI 0.2 instance may serve before it is dropped
+    /// Sequential requests one instance may serve before it is dropped
     /// (1: a fresh instance for every request, the default).
     pub instance_reuse: u32,
     /// Instances one request to this component may cause through service chaining,

@@ -113,7 +113,7 @@ pub struct Limits {
     pub timeout: Option<std::time::Duration>,
     /// Concurrent instances of this component.
     pub max_instances: Option<u32>,
-    /// Sequential requests one WASI 0.2 instance may serve (1: a fresh instance each).
+    /// Sequential requests one instance may serve (1: a fresh instance each).
     pub instance_reuse: Option<u32>,
 }
 

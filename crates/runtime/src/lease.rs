@@ -46,8 +46,8 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The component's id.
-    pub fn component(&self) -> &str {
+    /// The component's id (shared: cloning it allocates nothing).
+    pub fn component(&self) -> &Arc<str> {
         &self.component
     }
 

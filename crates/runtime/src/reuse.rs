@@ -2,9 +2,9 @@
 //! kept and serves the next event of the same component, up to N in all. An instance is
 //! only ever leased to one event at a time, never crosses components, and is dropped
 //! after a trap or timeout (it is simply not given back), when it still holds host
-//! resources after its call returns, or after [`IDLE_TIMEOUT`] unused. Whether an
-//! instance may be kept at all is the trigger's call (a WASI 0.3 HTTP instance may
-//! still run background work after its response, so it is never given back).
+//! resources after its call returns (for a WASI 0.3 guest, background work that still
+//! holds a stream or a future), or after [`IDLE_TIMEOUT`] unused. Whether a call ended
+//! cleanly enough to keep its instance is the trigger's call.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -103,8 +103,10 @@ impl Prepared {
 
     /// Runs the guest on `lease`'s instance (a kept one, or a new one) until it has
     /// answered and, for a WASI 0.3 guest, until its response body has been sent or
-    /// dropped. Returns whether the instance may serve another request: a WASI 0.3
-    /// instance may still run background work after its response, so it never does.
+    /// dropped and its event loop has returned. Returns whether the instance may serve
+    /// another request: it may when the call ended cleanly. (The runtime still keeps it
+    /// only if it holds no host resources, so a WASI 0.3 guest whose background work
+    /// still holds a stream or a future is dropped, never handed to the next request.)
     pub(crate) async fn run(self, lease: &mut Lease) -> wasmtime::Result<bool> {
         let instance = lease.instance().await?;
         let store = lease.store();
@@ -142,7 +144,7 @@ impl Prepared {
                         Ok(())
                     })
                     .await??;
-                Ok(false)
+                Ok(true)
             }
         }
     }

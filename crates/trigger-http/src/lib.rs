@@ -228,7 +228,7 @@ impl HttpApp {
                 tracing::warn!(component = %lease.component(), "bad request: {e:#}");
                 StatusCode::BAD_REQUEST
             })?;
-        let id: Arc<str> = lease.component().into();
+        let id = lease.component().clone();
         let guest_failed = Arc::new(AtomicBool::new(false));
         let task = guest_task(lease, prepared, guest_failed.clone());
         match run_until_answered(task, receiver).await {
@@ -263,7 +263,7 @@ fn guest_task(
     guest_failed: Arc<AtomicBool>,
 ) -> Pin<Box<dyn Future<Output = Result<(), GuestFailure>> + Send>> {
     Box::pin(async move {
-        let id: Arc<str> = lease.component().into();
+        let id = lease.component().clone();
         let timeout = lease.timeout();
         let outcome = wisp_runtime::run_guarded(&id, timeout, prepared.run(&mut lease)).await;
         // Raised before the store (and with it the response body's sender) is dropped,

@@ -60,7 +60,7 @@ pub struct UpArgs {
     /// its whole life; they also count against the first component's instance limit.
     #[arg(long, value_name = "N", default_value_t = wisp_engine::DEFAULT_MAX_FANOUT)]
     max_fanout: u32,
-    /// Opt-in instance reuse: one WASI 0.2 instance serves up to N requests of its
+    /// Opt-in instance reuse: one instance (WASI 0.2 or 0.3) serves up to N requests of its
     /// component, one at a time, and is dropped after a trap, a timeout or 10 s idle
     /// (default 1: a fresh instance per request); `[component.X.limits]
     /// instance_reuse` overrides it.

@@ -145,6 +145,12 @@ async fn handle(req: Request) -> impl IntoResponse {
     let p = |name: &str| param(&query, name);
     match p("op").as_deref() {
         None => (StatusCode::OK, "hello from p3\n".to_owned()).into_response(),
+        // A static in the guest: 1 on a fresh instance, more on a reused one.
+        Some("count") => {
+            static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (StatusCode::OK, n.to_string()).into_response()
+        }
         Some("headers") => {
             let mut out = String::new();
             for (name, value) in req.headers() {
