@@ -73,9 +73,7 @@ pub fn resolve_policy(
                         component.id
                     ))
                 };
-                let rendered = variables
-                    .render(template)
-                    .map_err(|missing| bad(format!("variable `{missing}` has no value")))?;
+                let rendered = variables.render(template).map_err(|e| bad(e.to_string()))?;
                 parse_pattern(&rendered).map_err(|_| {
                     bad("its variables render it into something that is not \
                          `scheme://host:port`"

@@ -75,7 +75,7 @@ impl AppVariables {
                     .iter()
                     .map(|(key, template)| {
                         let value = render(template, |n| app_values.get(n).cloned())
-                            .map_err(|missing| format!("variable `{missing}` has no value"));
+                            .map_err(|e| e.to_string());
                         (key.clone(), value)
                     })
                     .collect();
@@ -90,7 +90,7 @@ impl AppVariables {
 
     /// Renders `template` with the app's variables; the error names the first variable
     /// without a value.
-    pub fn render(&self, template: &str) -> Result<String, String> {
+    pub fn render(&self, template: &str) -> Result<String, wisp_manifest::template::RenderError> {
         render(template, |n| self.app_values.get(n).cloned())
     }
 

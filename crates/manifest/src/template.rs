@@ -36,9 +36,22 @@ pub fn template_variables(template: &str) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Renders a template, replacing each `{{ name }}` with `lookup(name)`; the first name
-/// `lookup` cannot resolve is returned as the error.
-pub fn render(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+/// Why a template did not render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// A `{{` with no `}}` after it (a template the manifest check would have refused).
+    #[error("template `{0}` has an unclosed `{{{{`")]
+    Unclosed(String),
+    /// The first variable `lookup` had no value for.
+    #[error("variable `{0}` has no value")]
+    Missing(String),
+}
+
+/// Renders a template, replacing each `{{ name }}` with `lookup(name)`.
+pub fn render(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, RenderError> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -46,9 +59,9 @@ pub fn render(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+            .ok_or_else(|| RenderError::Unclosed(template.to_owned()))?;
         let name = after[..end].trim();
-        out.push_str(&lookup(name).ok_or_else(|| name.to_owned())?);
+        out.push_str(&lookup(name).ok_or_else(|| RenderError::Missing(name.to_owned()))?);
         rest = &after[end + 2..];
     }
     out.push_str(rest);
@@ -93,6 +106,15 @@ mod tests {
             "https://example.com/x"
         );
         assert_eq!(render("plain", lookup).unwrap(), "plain");
-        assert_eq!(render("{{ host }}:{{ port }}", lookup).unwrap_err(), "port");
+        assert_eq!(
+            render("{{ host }}:{{ port }}", lookup).unwrap_err(),
+            RenderError::Missing("port".into())
+        );
+        let unclosed = render("{{ host", lookup).unwrap_err();
+        assert_eq!(unclosed, RenderError::Unclosed("{{ host".into()));
+        assert_eq!(
+            unclosed.to_string(),
+            "template `{{ host` has an unclosed `{{`"
+        );
     }
 }
