@@ -216,13 +216,18 @@ impl HttpApp {
         let Some(component) = &self.components[index] else {
             return Err(StatusCode::NOT_FOUND);
         };
-        let mut lease = self.runtime.lease(index, chain).await.map_err(|e| {
-            tracing::warn!("{e}");
-            match e {
+        let mut lease = self
+            .runtime
+            .lease(index, chain)
+            .await
+            .map_err(|e| match e {
+                // The runtime has logged why (queue full, or no slot in time).
                 LeaseError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-                LeaseError::Store { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            }
-        })?;
+                LeaseError::Store { .. } => {
+                    tracing::error!("{e}");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            })?;
         let (prepared, receiver) =
             Prepared::new(&component.handler, lease.store(), req).map_err(|e| {
                 tracing::warn!(component = %lease.component(), "bad request: {e:#}");
@@ -308,11 +313,9 @@ async fn run_until_answered(
 /// The status a request gets when its guest failed before answering.
 fn failure_status(failure: &GuestFailure) -> StatusCode {
     match failure {
-        GuestFailure::PoolExhausted | GuestFailure::HostMemoryExhausted => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        f if f.is_capacity() => StatusCode::SERVICE_UNAVAILABLE,
         GuestFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-        GuestFailure::Exited(_) | GuestFailure::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
