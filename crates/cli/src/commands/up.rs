@@ -223,22 +223,27 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
             let guest_args = args.guest_args.clone();
             let (ended, commands_ended) = tokio::sync::oneshot::channel();
             let run = tokio::spawn(async move {
-                let outcome = commands.run(&guest_args, internal).await;
-                let _ = ended.send(());
-                outcome
+                let _ = ended.send(commands.run(&guest_args, internal).await);
             });
+            // The commands' outcome, once they end; none if a signal came first.
+            let outcome = std::sync::Mutex::new(None);
             let stop = async {
                 tokio::select! {
                     () = signal => {}
-                    _ = commands_ended => {}
+                    ended = commands_ended => {
+                        *outcome.lock().expect("outcome lock") = ended.ok();
+                    }
                 }
             };
             serve(http, &args, stop).await?;
-            if !run.is_finished() {
-                run.abort();
-                return Ok(130);
+            let outcome = outcome.lock().expect("outcome lock").take();
+            match outcome {
+                Some(outcome) => Ok(report(outcome)),
+                None => {
+                    run.abort();
+                    Ok(130)
+                }
             }
-            Ok(report(run.await?))
         }
         (None, None) => unreachable!("an app with neither trigger was refused above"),
     }

@@ -1,9 +1,24 @@
 //! An app is a value: loaded, served and dropped while the process keeps running. Loading
 //! and dropping one a hundred times in one process (real guests, real key-value and
 //! SQLite files, instance reuse and its sweeper on) must leave the process's threads,
-//! open files and memory where they were.
+//! open files and memory where they were. This is a test binary of its own, with this
+//! one test, because it measures the whole process.
 
-use crate::harness::*;
+#[path = "../e2e/harness.rs"]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the harness serves the e2e tests too; this test uses a part"
+)]
+mod harness;
+#[path = "../e2e/servers.rs"]
+#[allow(
+    dead_code,
+    reason = "the harness re-exports these; this test starts none"
+)]
+mod servers;
+
+use harness::*;
 use http_body_util::{BodyExt, Empty};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -127,9 +142,10 @@ fn an_app_loaded_and_dropped_a_hundred_times_leaves_no_threads_files_or_memory()
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let after = footprint();
-        // One thread, file or 256 KiB kept per load would show as 100 of them.
+        // One thread, file or 256 KiB kept per load would show as 100 of them. Threads
+        // may differ by the blocking pool (at most 4, idle ones leave after 10 s).
         assert!(
-            after.threads <= before.threads + 2,
+            after.threads <= before.threads + 4,
             "threads grew: {before:?} -> {after:?}"
         );
         assert!(
