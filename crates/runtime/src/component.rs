@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::InstancePre;
-use wisp_engine::{HostState, InstanceGrants, InstanceLimits, LoadReport};
+use wisp_engine::{HostState, InstanceGrants, InstanceLimits};
 
 /// How long an event may wait for a free instance of its component before it is refused.
 pub const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,16 +26,10 @@ pub struct LoadedComponent {
     queued: AtomicUsize,
     /// Kept instances, when `instance_reuse` is over 1.
     pub(crate) reuse: Option<Arc<ReusePool>>,
-    report: LoadReport,
 }
 
 impl LoadedComponent {
-    pub(crate) fn new(
-        id: String,
-        pre: InstancePre<HostState>,
-        grants: InstanceGrants,
-        report: LoadReport,
-    ) -> Self {
+    pub(crate) fn new(id: String, pre: InstancePre<HostState>, grants: InstanceGrants) -> Self {
         let limits = grants.limits();
         Self {
             id: id.into(),
@@ -44,7 +38,6 @@ impl LoadedComponent {
             queued: AtomicUsize::new(0),
             reuse: ReusePool::new(limits.instance_reuse, limits.max_instances).map(Arc::new),
             grants,
-            report,
         }
     }
 
@@ -61,11 +54,6 @@ impl LoadedComponent {
     /// The limits its instances run under.
     pub fn limits(&self) -> InstanceLimits {
         self.grants.limits()
-    }
-
-    /// How loading it went (compiled or cached, which engine, how long).
-    pub fn report(&self) -> &LoadReport {
-        &self.report
     }
 
     /// Its instance slots: the budget a chain of in-process calls started here draws on.

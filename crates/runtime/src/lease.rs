@@ -56,11 +56,6 @@ impl Lease {
         self.timeout
     }
 
-    /// Whether the instance is a kept one that served earlier events.
-    pub fn is_reused(&self) -> bool {
-        self.served > 0
-    }
-
     /// The instance's store, to put the event into.
     pub fn store(&mut self) -> &mut Store<HostState> {
         &mut self.store

@@ -78,7 +78,7 @@ impl AppRuntime {
             let (pre, report) = engine.load_component(&source).map_err(err)?;
             on_loaded(&spec.id, &report);
             let grants = engine.grants(&app.root_dir, spec, options).map_err(err)?;
-            components.push(LoadedComponent::new(spec.id.clone(), pre, grants, report));
+            components.push(LoadedComponent::new(spec.id.clone(), pre, grants));
         }
         let runtime = Arc::new(Self {
             _engine: engine,
