@@ -212,8 +212,16 @@ impl Postgres {
             .stderr(Stdio::null())
             .spawn()
             .expect("start postgres");
+        // An open port is not enough: while starting up, the server accepts connections
+        // and then refuses them ("the database system is starting up").
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let ready = || {
+            Command::new(bin.join("pg_isready"))
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        while !ready() {
             assert!(
                 Instant::now() < deadline,
                 "postgres did not start on port {port}"
