@@ -38,6 +38,14 @@ pub struct Guests {
     pub p3_app: PathBuf,
     /// A guest importing `fermyon:spin@2.0.0` through plain wit-bindgen over `wit/`.
     pub raw_spin: PathBuf,
+    /// A Redis trigger guest built with spin-sdk 5.2 (`#[redis_component]`).
+    pub redis_sub: PathBuf,
+    /// A Redis trigger guest built with spin-sdk 7 (`#[redis_subscriber]`, WASI 0.3).
+    pub redis_sub_p3: PathBuf,
+    /// A cron trigger guest (`fermyon:spin-cron@2.0.0`).
+    pub cron_tick: PathBuf,
+    /// An MQTT trigger guest (`spin:mqtt-trigger@3.0.0`).
+    pub mqtt_sub: PathBuf,
 }
 
 /// Builds the guests once per test run.
@@ -79,6 +87,10 @@ pub fn guests() -> &'static Guests {
             spin_app: out("wasm32-wasip2", "spin_app.wasm"),
             p3_app: out("wasm32-wasip2", "p3_app.wasm"),
             raw_spin: out("wasm32-wasip2", "raw_spin.wasm"),
+            redis_sub: out("wasm32-wasip2", "redis_sub.wasm"),
+            redis_sub_p3: out("wasm32-wasip2", "redis_sub_p3.wasm"),
+            cron_tick: out("wasm32-wasip2", "cron_tick.wasm"),
+            mqtt_sub: out("wasm32-wasip2", "mqtt_sub.wasm"),
         }
     })
 }
@@ -139,6 +151,11 @@ impl Wisp {
                     line.clear();
                     if let Some(a) = text.strip_prefix("Serving http://") {
                         addr = Some(a.to_owned());
+                    }
+                    // An app with only event triggers is up once it says it has no
+                    // listener (its subscriptions are live by then); it has no address.
+                    if text == "No HTTP triggers: not listening" {
+                        addr = Some(String::new());
                     }
                     lines.lock().unwrap().push(text);
                     if reader.buffer().is_empty()

@@ -29,5 +29,8 @@ mod security_sqlite;
 mod servers;
 mod state;
 mod state_redis;
+mod trigger_cron;
+mod trigger_mqtt;
+mod trigger_redis;
 mod upstream;
 mod wasi_p3;

@@ -315,15 +315,26 @@ impl Mosquitto {
             tls_port
         });
         std::fs::write(&config, text).unwrap();
+        let ports: Vec<u16> = std::iter::once(port).chain(tls_port).collect();
+        let broker = Mosquitto {
+            child: Self::spawn(&config, &ports),
+            _dir: dir,
+            port,
+        };
+        (broker, tls_port)
+    }
+
+    /// Runs `mosquitto -c config` and waits until it listens on every one of `ports`.
+    fn spawn(config: &Path, ports: &[u16]) -> Child {
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&config)
+            .arg(config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start mosquitto (scripts/test installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
-        for p in std::iter::once(port).chain(tls_port) {
+        for &p in ports {
             while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
                 assert!(
                     Instant::now() < deadline,
@@ -332,12 +343,18 @@ impl Mosquitto {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let broker = Mosquitto {
-            child,
-            _dir: dir,
-            port,
-        };
-        (broker, tls_port)
+        child
+    }
+
+    /// Stops the broker (its sessions and queued messages are lost: it keeps nothing).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again, with the same configuration, on the same port.
+    pub fn start_again(&mut self) {
+        self.child = Self::spawn(&self._dir.path().join("mosquitto.conf"), &[self.port]);
     }
 
     /// Subscribes to `topic` with `mosquitto_sub` and returns once the subscription is

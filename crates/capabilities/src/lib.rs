@@ -96,6 +96,12 @@ pub struct OutboundHttpGrant {
 }
 
 impl AppCapabilities {
+    /// Renders an app-level template (a trigger's address or channel, say) with the
+    /// app's variables; the error names the first variable without a value.
+    pub fn render(&self, template: &str) -> Result<String, wisp_manifest::template::RenderError> {
+        self.variables.render(template)
+    }
+
     /// Opens every backend the app's components are granted and resolves variables.
     /// A label granted to a component but served by nothing is an error naming it.
     pub async fn load(app: &App, options: &CapabilityOptions) -> Result<Self, CapabilityError> {

@@ -49,7 +49,8 @@ fn main() {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "warn,wisp_engine=info,wisp_runtime=info,wisp_trigger_http=info,wisp=info",
+            "warn,wisp_engine=info,wisp_runtime=info,wisp_trigger_http=info,wisp_trigger_redis=info,\
+             wisp_trigger_cron=info,wisp_trigger_mqtt=info,wisp=info",
         )
     });
     tracing_subscriber::fmt()

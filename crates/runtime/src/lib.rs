@@ -7,11 +7,13 @@
 //! sockets, protocols or routes.
 
 mod component;
+mod event;
 mod failure;
 mod lease;
 mod reuse;
 
 pub use component::{LoadedComponent, MAX_QUEUED_PER_COMPONENT, QUEUE_TIMEOUT};
+pub use event::EventError;
 pub use failure::{GuestFailure, run_guarded};
 pub use lease::{Lease, LeaseError};
 pub use reuse::IDLE_TIMEOUT;

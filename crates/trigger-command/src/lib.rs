@@ -3,12 +3,11 @@
 //! grants and logs, like any other event), with the guest's argv from the command line.
 //! It reports the status the run ended with; it knows no sockets.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use wasmtime_wasi::p2::bindings::CommandIndices;
-use wisp_engine::{ChainContext, InternalHttp};
+use wisp_engine::InternalHttp;
 use wisp_manifest::{App, TriggerKind};
-use wisp_runtime::{AppRuntime, GuestFailure};
+use wisp_runtime::{AppRuntime, EventError, GuestFailure};
 
 /// Errors setting an app's command triggers up.
 #[derive(Debug, thiserror::Error)]
@@ -110,41 +109,34 @@ impl CommandTrigger {
         args: &[String],
         internal: Option<Arc<dyn InternalHttp>>,
     ) -> RunOutcome {
-        let component = self.runtime.component(command.component);
-        let id = component.id().to_owned();
-        let chain = ChainContext::root(
-            internal,
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            component.limits().max_fanout,
-            Some(component.slots().clone()),
-        );
+        let id = self.runtime.component(command.component).id().to_owned();
         let argv: Vec<String> = std::iter::once(id.clone())
             .chain(args.iter().cloned())
             .collect();
-        let mut lease = match self
+        let exports = command.exports.clone();
+        let run = self
             .runtime
-            .lease_with_args(command.component, chain, &argv)
-            .await
-        {
-            Ok(lease) => lease,
-            Err(e) => return RunOutcome::Failed(e.to_string()),
-        };
-        let timeout = lease.timeout();
-        let run = async {
-            let instance = lease.instance().await?;
-            let store = lease.store();
-            let guest = command.exports.load(&mut *store, &instance)?;
-            guest.wasi_cli_run().call_run(&mut *store).await
-        };
-        let outcome = match wisp_runtime::run_guarded(&id, timeout, run).await {
+            .run_event(
+                command.component,
+                internal,
+                &argv,
+                move |store, instance| {
+                    Box::pin(async move {
+                        let guest = exports.load(&mut *store, &instance)?;
+                        guest.wasi_cli_run().call_run(&mut *store).await
+                    })
+                },
+            )
+            .await;
+        match run {
             Ok(Ok(())) => RunOutcome::Exited(0),
             Ok(Err(())) => RunOutcome::Exited(1),
-            Err(GuestFailure::Exited(status)) => RunOutcome::Exited(status),
-            Err(failure) => RunOutcome::Failed(format!("component `{id}` {}", describe(&failure))),
-        };
-        // A command runs once: its instance is never kept.
-        lease.release(false);
-        outcome
+            Err(EventError::Guest(GuestFailure::Exited(status))) => RunOutcome::Exited(status),
+            Err(EventError::Guest(failure)) => {
+                RunOutcome::Failed(format!("component `{id}` {}", describe(&failure)))
+            }
+            Err(EventError::Lease(e)) => RunOutcome::Failed(e.to_string()),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus how an app is located on disk.
 
 pub mod build;
+pub mod events;
 pub mod up;
 
 use anyhow::{Context, bail};

@@ -1,6 +1,7 @@
-//! `wisp up`: loads an app, compiles (or loads from cache) its components, and serves it
-//! over HTTP until Ctrl-C or SIGTERM.
+//! `wisp up`: loads an app, compiles (or loads from cache) its components, and serves
+//! its triggers (HTTP, Redis, cron, MQTT; or runs its commands) until Ctrl-C or SIGTERM.
 
+use super::events::EventTriggers;
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -8,11 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
-use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, InternalHttp, WispEngine};
-use wisp_manifest::TriggerKind;
+use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, InternalHttp, LoadReport, WispEngine};
 use wisp_runtime::AppRuntime;
 use wisp_trigger_command::{CommandTrigger, RunOutcome};
+use wisp_trigger_cron::CronTrigger;
 use wisp_trigger_http::{HttpApp, ListenerConfig};
+use wisp_trigger_mqtt::MqttTrigger;
+use wisp_trigger_redis::RedisTrigger;
 
 /// Arguments of `wisp up`.
 #[derive(Args)]
@@ -117,30 +120,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let app = super::load_app(&args.from)?;
-    let served = [TriggerKind::Http, TriggerKind::Command];
-    let not_served: Vec<TriggerKind> = app
-        .trigger_kinds()
-        .into_iter()
-        .filter(|kind| !served.contains(kind))
-        .collect();
-    if app.triggers.iter().all(|t| !served.contains(&t.kind())) {
-        if not_served.is_empty() {
-            bail!(
-                "{}: the app has no `[[trigger.http]]`: nothing to serve",
-                app.manifest_path.display()
-            );
-        }
-        let kinds: Vec<&str> = not_served.iter().map(|k| k.name()).collect();
+    if app.triggers.is_empty() {
         bail!(
-            "{}: trigger type(s) {} are not supported yet; wisp serves `[[trigger.http]]` \
-             and `[[trigger.command]]`",
-            app.manifest_path.display(),
-            kinds.join(", ")
+            "{}: the app has no triggers (`[[trigger.http]]`, `redis`, `cron`, `mqtt` or \
+             `command`): nothing to run",
+            app.manifest_path.display()
         );
     }
-    for kind in &not_served {
-        eprintln!("Warning: `[[trigger.{kind}]]` is not supported yet and is not served");
-    }
+    // A schedule that does not parse fails before anything is compiled.
+    CronTrigger::check(&app)?;
     if args.build {
         super::build_app(&app)?;
     }
@@ -150,51 +138,19 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
         .state_dir
         .clone()
         .unwrap_or_else(|| app.root_dir.join(".wisp"));
-    let capabilities = load_capabilities(&app, &args, &state_dir).await?;
-    let cache_dir = if args.no_cache {
-        None
-    } else {
-        args.cache_dir
-            .clone()
-            .or_else(wisp_engine::CompileCache::default_dir)
-    };
+    let capabilities = Arc::new(load_capabilities(&app, &args, &state_dir).await?);
     let engine = Arc::new(WispEngine::new(&EngineConfig {
         max_instances: args.max_instances,
-        cache_dir,
+        cache_dir: cache_dir(&args),
         max_total_memory: args.max_total_memory,
     })?);
-    let options = GrantOptions {
-        limits: wisp_engine::InstanceLimits {
-            memory: args.memory_limit,
-            timeout: args.timeout,
-            max_instances: args.max_instances_per_component.unwrap_or(
-                wisp_engine::default_instances_per_component(args.max_instances),
-            ),
-            instance_reuse: args.instance_reuse,
-            max_fanout: args.max_fanout,
-        },
-        log_max_bytes: args.log_max_size,
-        capabilities: Arc::new(capabilities),
-        state_dir,
-        extra_env: args.env.clone(),
-    };
-    let component_ids = HttpApp::component_ids(&app).chain(CommandTrigger::component_ids(&app));
-    let runtime = AppRuntime::load(engine, &app, component_ids, &options, |id, report| {
-        let how = match report.origin {
-            CodeOrigin::Compiled => "compiled",
-            CodeOrigin::Cache => "loaded from compile cache",
-        };
-        let adapted = if report.adapted {
-            " (core module adapted to a component)"
-        } else {
-            ""
-        };
-        println!(
-            "{id}: {how} in {:.1?}{adapted}, runs on the {}",
-            report.elapsed,
-            report.engine.describe()
-        );
-    })?;
+    let options = grant_options(&args, capabilities.clone(), state_dir);
+    let component_ids = HttpApp::component_ids(&app)
+        .chain(CommandTrigger::component_ids(&app))
+        .chain(RedisTrigger::component_ids(&app))
+        .chain(CronTrigger::component_ids(&app))
+        .chain(MqttTrigger::component_ids(&app));
+    let runtime = AppRuntime::load(engine, &app, component_ids, &options, print_load_report)?;
     let http = match app.http_triggers().next() {
         None => None,
         Some(_) => {
@@ -205,11 +161,25 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
             Some(http)
         }
     };
-    let commands = CommandTrigger::new(runtime, &app)?;
+    let commands = CommandTrigger::new(runtime.clone(), &app)?;
+    let render = |text: &str| capabilities.render(text);
+    let events = EventTriggers {
+        redis: RedisTrigger::new(runtime.clone(), &app, render)?,
+        cron: CronTrigger::new(runtime.clone(), &app)?,
+        mqtt: MqttTrigger::new(runtime, &app, render)?,
+    };
     // Before anything is printed or run: a signal right after must stop us cleanly.
     let signal = shutdown_signal()?;
-    match (http, commands) {
-        (Some(http), None) => serve(http, &args, signal).await.map(|()| 0),
+    let internal = http.clone().map(|h| h as Arc<dyn InternalHttp>);
+    let running = events.start(internal.clone()).await?;
+    let status = match (http, commands) {
+        (Some(http), None) => {
+            let stop = async {
+                signal.await;
+                running.stop();
+            };
+            serve(http, &args, stop).await.map(|()| 0)
+        }
         (None, Some(commands)) => {
             println!("No HTTP triggers: not listening");
             tokio::select! {
@@ -219,7 +189,6 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
         }
         // Both: HTTP is served while the commands run, and stops when they end.
         (Some(http), Some(commands)) => {
-            let internal = Some(http.clone() as Arc<dyn InternalHttp>);
             let guest_args = args.guest_args.clone();
             let (ended, commands_ended) = tokio::sync::oneshot::channel();
             let run = tokio::spawn(async move {
@@ -234,6 +203,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
                         *outcome.lock().expect("outcome lock") = ended.ok();
                     }
                 }
+                running.stop();
             };
             serve(http, &args, stop).await?;
             let outcome = outcome.lock().expect("outcome lock").take();
@@ -245,8 +215,75 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        (None, None) => unreachable!("an app with neither trigger was refused above"),
+        // Event triggers only: they run until a signal.
+        (None, None) => {
+            println!("No HTTP triggers: not listening");
+            signal.await;
+            Ok(0)
+        }
+    };
+    running.stop();
+    if !running
+        .drain(Duration::from_secs(args.shutdown_grace))
+        .await
+    {
+        eprintln!(
+            "Warning: some event handlers were still running after {}s; stopped anyway",
+            args.shutdown_grace
+        );
     }
+    status
+}
+
+/// The compile cache folder, unless `--no-cache`.
+fn cache_dir(args: &UpArgs) -> Option<PathBuf> {
+    if args.no_cache {
+        return None;
+    }
+    args.cache_dir
+        .clone()
+        .or_else(wisp_engine::CompileCache::default_dir)
+}
+
+/// What every component is granted from the command line, beside its manifest.
+fn grant_options(
+    args: &UpArgs,
+    capabilities: Arc<AppCapabilities>,
+    state_dir: PathBuf,
+) -> GrantOptions {
+    GrantOptions {
+        limits: wisp_engine::InstanceLimits {
+            memory: args.memory_limit,
+            timeout: args.timeout,
+            max_instances: args.max_instances_per_component.unwrap_or(
+                wisp_engine::default_instances_per_component(args.max_instances),
+            ),
+            instance_reuse: args.instance_reuse,
+            max_fanout: args.max_fanout,
+        },
+        log_max_bytes: args.log_max_size,
+        capabilities,
+        state_dir,
+        extra_env: args.env.clone(),
+    }
+}
+
+/// Prints how a component was loaded.
+fn print_load_report(id: &str, report: &LoadReport) {
+    let how = match report.origin {
+        CodeOrigin::Compiled => "compiled",
+        CodeOrigin::Cache => "loaded from compile cache",
+    };
+    let adapted = if report.adapted {
+        " (core module adapted to a component)"
+    } else {
+        ""
+    };
+    println!(
+        "{id}: {how} in {:.1?}{adapted}, runs on the {}",
+        report.elapsed,
+        report.engine.describe()
+    );
 }
 
 /// Prints why a command failed, if it did; its exit status.

@@ -1,0 +1,287 @@
+//! One trigger's MQTT session: connect and subscribe, run each message on the handler
+//! and acknowledge it after, reconnect (and resubscribe) when the broker goes away, and
+//! on shutdown stop taking messages, let running handlers finish, unsubscribe and
+//! disconnect.
+
+use crate::guest::spin::mqtt_trigger::spin_mqtt_types::Metadata;
+use crate::{Broker, Subscriber};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use wisp_engine::InternalHttp;
+use wisp_runtime::{AppRuntime, EventError};
+
+/// How long connecting and subscribing may take at startup.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait before reconnecting to a lost broker; doubled after every failed
+/// attempt, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Requests (acknowledgements, mostly) queued for the event loop.
+const REQUEST_QUEUE: usize = 1024;
+/// The broker's default port.
+const DEFAULT_PORT: u16 = 1883;
+
+/// The host and port of an `mqtt://host[:port]` (or `tcp://`) address.
+pub(crate) fn parse_address(address: &str) -> Result<(String, u16), String> {
+    let rest = match address.split_once("://") {
+        Some(("mqtt" | "tcp", rest)) => rest,
+        Some(("mqtts" | "ssl", _)) => {
+            return Err(
+                "TLS brokers (`mqtts://`) are not supported by the MQTT trigger yet".into(),
+            );
+        }
+        _ => return Err("expected `mqtt://host:port`".into()),
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') && !port.contains(']') => {
+            let port = port
+                .parse::<u16>()
+                .map_err(|_| format!("`{port}` is not a port number"))?;
+            (host, port)
+        }
+        _ => (authority, DEFAULT_PORT),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    Ok((host.to_owned(), port))
+}
+
+fn qos(level: u8) -> QoS {
+    match level {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    }
+}
+
+/// A connected, subscribed session.
+pub(crate) struct Session {
+    client: AsyncClient,
+    events: EventLoop,
+    /// Messages that arrived before the subscription was confirmed (a resumed session's
+    /// queue): served first.
+    early: Vec<Publish>,
+}
+
+impl Session {
+    /// Connects to the broker and subscribes to the trigger's topic, within
+    /// [`CONNECT_TIMEOUT`].
+    pub(crate) async fn connect(broker: &Broker, subscriber: &Subscriber) -> Result<Self, String> {
+        let (client, mut events) = AsyncClient::new(options(broker, subscriber), REQUEST_QUEUE);
+        client
+            .subscribe(subscriber.topic.clone(), qos(subscriber.qos))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut early = Vec::new();
+        let handshake = async {
+            loop {
+                match events.poll().await.map_err(|e| e.to_string())? {
+                    Event::Incoming(Packet::SubAck(ack)) => {
+                        if ack
+                            .return_codes
+                            .iter()
+                            .any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure))
+                        {
+                            return Err("the broker refused the subscription".to_owned());
+                        }
+                        return Ok(());
+                    }
+                    Event::Incoming(Packet::Publish(p)) => early.push(p),
+                    _ => {}
+                }
+            }
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Ok(Ok(())) => Ok(Self {
+                client,
+                events,
+                early,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+        }
+    }
+
+    /// Serves messages until `shutdown` is cancelled, then lets running handlers finish
+    /// (their acknowledgements still go out), unsubscribes and disconnects.
+    pub(crate) async fn serve(
+        mut self,
+        runtime: Arc<AppRuntime>,
+        internal: Option<Arc<dyn InternalHttp>>,
+        subscriber: Arc<Subscriber>,
+        shutdown: CancellationToken,
+    ) {
+        let span = tracing::info_span!("mqtt", trigger = %subscriber.trigger);
+        let handlers = TaskTracker::new();
+        let dispatch = |publish: Publish| {
+            let run = handle(
+                runtime.clone(),
+                internal.clone(),
+                subscriber.clone(),
+                self.client.clone(),
+                publish,
+            );
+            handlers.spawn(run.instrument(span.clone()));
+        };
+        std::mem::take(&mut self.early)
+            .into_iter()
+            .for_each(dispatch);
+        let mut stopping = false;
+        let mut lost = false;
+        let mut delay = FIRST_BACKOFF;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled(), if !stopping => {
+                    stopping = true;
+                    handlers.close();
+                    let _ = self.client.try_unsubscribe(subscriber.topic.clone());
+                }
+                () = handlers.wait(), if stopping => break,
+                event = self.events.poll() => match event {
+                    // Once stopping, new messages are left unacknowledged: the broker
+                    // delivers them again to the next session.
+                    Ok(Event::Incoming(Packet::Publish(p))) if !stopping => dispatch(p),
+                    Ok(Event::Incoming(Packet::ConnAck(_))) if lost => {
+                        lost = false;
+                        delay = FIRST_BACKOFF;
+                        let _ = self
+                            .client
+                            .try_subscribe(subscriber.topic.clone(), qos(subscriber.qos));
+                        span.in_scope(|| tracing::info!("mqtt trigger: reconnected and resubscribed"));
+                    }
+                    Ok(_) => {}
+                    Err(e) if stopping => {
+                        span.in_scope(|| tracing::debug!("mqtt trigger: connection ended: {e}"));
+                        handlers.wait().await;
+                        return;
+                    }
+                    Err(e) => {
+                        if !lost {
+                            span.in_scope(|| {
+                                tracing::warn!("mqtt trigger: lost the broker ({e}); reconnecting")
+                            });
+                            lost = true;
+                        }
+                        tokio::select! {
+                            () = shutdown.cancelled() => {}
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                        delay = (delay * 2).min(MAX_BACKOFF);
+                    }
+                },
+            }
+        }
+        self.disconnect().await;
+    }
+
+    /// Sends DISCONNECT and gives the event loop a moment to put it (and any last
+    /// acknowledgements) on the wire.
+    async fn disconnect(mut self) {
+        let _ = self.client.try_disconnect();
+        let flush = async {
+            while let Ok(event) = self.events.poll().await {
+                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), flush).await;
+    }
+}
+
+/// Session options: QoS 0 triggers get a clean session under a unique client id; QoS 1
+/// and 2 triggers a persistent one named after the app and trigger, so a message whose
+/// handler failed (never acknowledged) is delivered again when the session resumes.
+fn options(broker: &Broker, subscriber: &Subscriber) -> MqttOptions {
+    let persistent = subscriber.qos > 0;
+    let client_id = if persistent {
+        format!("wisp-{}-{}", broker.app_name, subscriber.trigger)
+    } else {
+        format!(
+            "wisp-{}-{}-{}",
+            broker.app_name,
+            subscriber.trigger,
+            std::process::id()
+        )
+    };
+    let mut opts = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+    // The protocol's floor is 5 s; 0 would mean "no keep-alive", which rumqttc refuses.
+    opts.set_keep_alive(Duration::from_secs(broker.keep_alive_secs.max(5)));
+    opts.set_clean_session(!persistent);
+    opts.set_manual_acks(true);
+    if !broker.username.is_empty() {
+        opts.set_credentials(broker.username.clone(), broker.password.clone());
+    }
+    opts
+}
+
+/// Runs one message on the trigger's component, acknowledges it if the handler
+/// returned `ok`, and logs how it went.
+async fn handle(
+    runtime: Arc<AppRuntime>,
+    internal: Option<Arc<dyn InternalHttp>>,
+    subscriber: Arc<Subscriber>,
+    client: AsyncClient,
+    publish: Publish,
+) {
+    let called = subscriber.clone();
+    let payload = publish.payload.to_vec();
+    let metadata = Metadata {
+        topic: publish.topic.clone(),
+    };
+    let outcome = runtime
+        .run_event(
+            subscriber.component,
+            internal,
+            &[],
+            move |store, instance| {
+                Box::pin(async move {
+                    let guest = called.export.load(&mut *store, &instance)?;
+                    let answer = store
+                        .run_concurrent(async move |accessor| {
+                            guest.call_handle_message(accessor, payload, metadata).await
+                        })
+                        .await??;
+                    Ok(answer.map_err(|e| format!("{e:?}")))
+                })
+            },
+        )
+        .await;
+    let component = runtime.component(subscriber.component).id();
+    let topic = publish.topic.as_str();
+    match outcome {
+        Ok(Ok(())) => {
+            if publish.qos != QoS::AtMostOnce
+                && let Err(e) = client.ack(&publish).await
+            {
+                tracing::warn!(component, topic, "cannot acknowledge the message: {e}");
+            }
+            tracing::debug!(component, topic, "message handled");
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                component,
+                topic,
+                "handler returned an error (not acknowledged): {e}"
+            )
+        }
+        Err(EventError::Lease(e)) => {
+            tracing::error!(
+                component,
+                topic,
+                "message not handled (not acknowledged): {e}"
+            )
+        }
+        // The executor has logged the guest's failure.
+        Err(EventError::Guest(_)) => {}
+    }
+}

@@ -1,0 +1,160 @@
+//! One Redis server's subscription: connect and subscribe, hand each message to its
+//! channel's handlers, reconnect when the connection is lost, unsubscribe on shutdown.
+
+use crate::Handler;
+use futures::StreamExt;
+use redis::aio::PubSub;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+use wisp_engine::InternalHttp;
+use wisp_runtime::AppRuntime;
+
+/// How long connecting and subscribing to a server may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first wait before reconnecting to a lost server; it doubles after every failed
+/// attempt, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether `address` is a URL the Redis client accepts.
+pub(crate) fn check_address(address: &str) -> Result<(), String> {
+    redis::Client::open(address)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Connects to `address` and subscribes to `channels`, within [`CONNECT_TIMEOUT`].
+pub(crate) async fn subscribe(address: &str, channels: &[String]) -> Result<PubSub, String> {
+    let client = redis::Client::open(address).map_err(|e| e.to_string())?;
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        for channel in channels {
+            pubsub.subscribe(channel).await?;
+        }
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        Ok(Ok(pubsub)) => Ok(pubsub),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+    }
+}
+
+/// A live subscription to one server, and what its messages run.
+pub(crate) struct Subscription {
+    pub(crate) runtime: Arc<AppRuntime>,
+    pub(crate) internal: Option<Arc<dyn InternalHttp>>,
+    pub(crate) address: String,
+    /// Channel → the handlers a message on it runs.
+    pub(crate) channels: BTreeMap<String, Vec<Handler>>,
+    /// Where handler runs are spawned, so shutdown can wait for them.
+    pub(crate) tasks: TaskTracker,
+}
+
+impl Subscription {
+    /// Serves messages until `shutdown` is cancelled, reconnecting whenever the server
+    /// goes away; then unsubscribes.
+    pub(crate) async fn serve(self, mut pubsub: PubSub, shutdown: CancellationToken) {
+        loop {
+            let lost = {
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = shutdown.cancelled() => break false,
+                        message = messages.next() => match message {
+                            Some(message) => self.dispatch(&message),
+                            None => break true,
+                        },
+                    }
+                }
+            };
+            if !lost {
+                let names: Vec<&String> = self.channels.keys().collect();
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), pubsub.unsubscribe(names)).await;
+                return;
+            }
+            tracing::warn!(
+                address = %self.address,
+                "redis trigger: lost the connection to the server; reconnecting"
+            );
+            match self.reconnect(&shutdown).await {
+                Some(again) => pubsub = again,
+                None => return,
+            }
+        }
+    }
+
+    /// Reconnects and resubscribes with capped exponential backoff; `None` if shutdown
+    /// came first.
+    async fn reconnect(&self, shutdown: &CancellationToken) -> Option<PubSub> {
+        let names: Vec<String> = self.channels.keys().cloned().collect();
+        let mut delay = FIRST_BACKOFF;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            match subscribe(&self.address, &names).await {
+                Ok(pubsub) => {
+                    tracing::info!(address = %self.address, "redis trigger: resubscribed");
+                    return Some(pubsub);
+                }
+                Err(e) => {
+                    tracing::debug!(address = %self.address, "redis trigger: reconnect failed: {e}");
+                    delay = (delay * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// Starts a run of every handler of the message's channel.
+    fn dispatch(&self, message: &redis::Msg) {
+        let channel = message.get_channel_name();
+        let Some(handlers) = self.channels.get(channel) else {
+            return;
+        };
+        let payload = message.get_payload_bytes();
+        for handler in handlers {
+            let span = tracing::info_span!("redis", trigger = %handler.trigger, channel);
+            let run = handle(
+                self.runtime.clone(),
+                self.internal.clone(),
+                handler.clone(),
+                payload.to_vec(),
+            );
+            self.tasks.spawn(run.instrument(span));
+        }
+    }
+}
+
+/// Runs one message on one handler's component and logs how it went.
+async fn handle(
+    runtime: Arc<AppRuntime>,
+    internal: Option<Arc<dyn InternalHttp>>,
+    handler: Handler,
+    payload: Vec<u8>,
+) {
+    let export = handler.export.clone();
+    let outcome = runtime
+        .run_event(handler.component, internal, &[], move |store, instance| {
+            Box::pin(async move { export.call(store, instance, payload).await })
+        })
+        .await;
+    let component = runtime.component(handler.component).id();
+    match outcome {
+        Ok(Ok(())) => tracing::debug!(component, "message handled"),
+        Ok(Err(e)) => tracing::warn!(component, "handler returned an error: {e}"),
+        // The executor has logged the guest's failure; a lease failure is logged here.
+        Err(wisp_runtime::EventError::Lease(e)) => {
+            tracing::error!(component, "message dropped: {e}")
+        }
+        Err(wisp_runtime::EventError::Guest(_)) => {}
+    }
+}

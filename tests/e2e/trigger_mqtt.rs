@@ -1,0 +1,167 @@
+//! `[[trigger.mqtt]]` against a real Mosquitto broker: QoS 0 and 1 messages run the
+//! component; a QoS 1 message whose handler failed is not acknowledged, so the broker
+//! delivers it again to the trigger's next session; the trigger outlives a broker
+//! restart; an unreachable broker stops `wisp up`.
+
+use crate::harness::{AppDir, Wisp, free_port, guests, toml_path, up_fails};
+use crate::servers::Mosquitto;
+use crate::trigger_redis::wait_for_keys;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// An app with an HTTP route reading the default store (`web`) and the MQTT guest on
+/// `things/#` at QoS 0 and `orders/#` at QoS 1, credentials from variables.
+fn mqtt_app(port: u16) -> AppDir {
+    let g = guests();
+    AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "mqtt-events"
+[application.trigger.mqtt]
+address = "mqtt://127.0.0.1:{port}"
+username = "{{{{ mqtt_user }}}}"
+password = "{{{{ mqtt_password }}}}"
+keep_alive_interval = 30
+[variables]
+mqtt_user = {{ default = "{user}" }}
+mqtt_password = {{ default = "{password}", secret = true }}
+
+[[trigger.http]]
+route = "/..."
+component = "web"
+[[trigger.mqtt]]
+topic = "things/#"
+qos = 0
+component = "sub"
+[[trigger.mqtt]]
+topic = "orders/#"
+qos = "1"
+component = "sub"
+
+[component.web]
+source = {web}
+key_value_stores = ["default"]
+[component.sub]
+source = {sub}
+key_value_stores = ["default"]
+"#,
+        user = Mosquitto::USER.0,
+        password = Mosquitto::USER.1,
+        web = toml_path(&g.spin_app),
+        sub = toml_path(&g.mqtt_sub),
+    ))
+}
+
+/// Publishes `message` on `topic` at `qos` with `mosquitto_pub`.
+fn publish(broker: &Mosquitto, topic: &str, message: &str, qos: u8) {
+    let ok = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-u", Mosquitto::USER.0, "-P", Mosquitto::USER.1])
+        .args(["-t", topic, "-m", message, "-q", &qos.to_string()])
+        .status()
+        .expect("run mosquitto_pub")
+        .success();
+    assert!(ok, "mosquitto_pub failed");
+}
+
+#[tokio::test]
+async fn qos_0_and_qos_1_messages_run_the_component_with_their_topic() {
+    let broker = Mosquitto::start();
+    let app = mqtt_app(broker.port);
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    assert!(
+        wisp.stdout_text()
+            .contains("MQTT: mqtt-trigger-2: topic `orders/#` (QoS 1)"),
+        "{}",
+        wisp.stdout_text()
+    );
+    publish(&broker, "things/lamp", "on", 0);
+    publish(&broker, "orders/42", "paid", 1);
+    let keys = wait_for_keys(&wisp, &["mqtt:things/lamp:on", "mqtt:orders/42:paid"]).await;
+    assert_eq!(keys, ["mqtt:orders/42:paid", "mqtt:things/lamp:on"]);
+}
+
+#[tokio::test]
+async fn a_failed_qos_1_message_is_not_acknowledged_and_comes_back() {
+    let broker = Mosquitto::start();
+    let app = mqtt_app(broker.port);
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    publish(&broker, "orders/1", "fail", 1);
+    let stderr = wisp.wait_for_stderr("not acknowledged");
+    assert!(
+        stderr.contains("handler returned an error (not acknowledged)"),
+        "{stderr}"
+    );
+    drop(wisp);
+    // The trigger's next session resumes the persistent one: the broker delivers the
+    // unacknowledged message again.
+    let again = Wisp::start(&["-f", &app.manifest()]);
+    let stderr = again.wait_for_stderr("not acknowledged");
+    assert!(
+        stderr.contains("handler returned an error (not acknowledged)"),
+        "redelivered: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_trigger_reconnects_after_the_broker_restarts() {
+    let mut broker = Mosquitto::start();
+    let app = mqtt_app(broker.port);
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    publish(&broker, "things/a", "before", 0);
+    wait_for_keys(&wisp, &["mqtt:things/a:before"]).await;
+
+    broker.stop();
+    let stderr = wisp.wait_for_stderr("lost the broker");
+    assert!(stderr.contains("lost the broker"), "{stderr}");
+    assert_eq!(
+        crate::trigger_redis::kv_keys(&wisp).await,
+        ["mqtt:things/a:before"],
+        "HTTP keeps serving"
+    );
+    broker.start_again();
+    // Both triggers resubscribe; until then a message could be missed, so wait.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while wisp
+        .stderr_text()
+        .matches("reconnected and resubscribed")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{}", wisp.stderr_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The SUBSCRIBE is sent right after CONNACK; give the broker a moment to apply it.
+    std::thread::sleep(Duration::from_millis(300));
+    publish(&broker, "things/a", "after", 0);
+    let keys = wait_for_keys(&wisp, &["mqtt:things/a:after"]).await;
+    assert!(keys.contains(&"mqtt:things/a:after".to_owned()), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_trap_fails_its_message_and_the_trigger_goes_on() {
+    let broker = Mosquitto::start();
+    let app = mqtt_app(broker.port);
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    publish(&broker, "things/x", "trap", 0);
+    publish(&broker, "things/x", "next", 0);
+    let keys = wait_for_keys(&wisp, &["mqtt:things/x:next"]).await;
+    assert_eq!(keys, ["mqtt:things/x:next"]);
+    let stderr = wisp.wait_for_stderr("guest failed");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("guest failed") && l.contains("mqtt-trigger-1")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_at_startup_is_one_clear_error() {
+    let app = mqtt_app(free_port());
+    let err = up_fails(&["-f", &app.manifest()]);
+    assert!(
+        err.contains("mqtt trigger `mqtt-trigger-1`: cannot subscribe to \"things/#\""),
+        "{err}"
+    );
+}
