@@ -130,3 +130,85 @@ fn hello_command_builds_runs_once_and_exits_with_its_status() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[greet] usage:"));
 }
+
+#[test]
+fn redis_example_handles_each_published_message() {
+    let redis = crate::servers::Redis::start();
+    let example = repo_root().join("examples/redis-rust");
+    let state = tempfile::tempdir().unwrap();
+    let wisp = Wisp::start_with_env(
+        &[
+            "--build",
+            "-f",
+            example.to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[("SPIN_VARIABLE_REDIS_ADDRESS", &redis.url())],
+    );
+    assert_eq!(redis.cli(&["publish", "messages", "hello"]), "1");
+    assert!(
+        wisp.wait_for_stdout("[listener] got a message: hello"),
+        "{}",
+        wisp.stdout_text()
+    );
+}
+
+#[test]
+fn cron_example_ticks_on_its_schedule() {
+    let example = repo_root().join("examples/cron-rust");
+    let state = tempfile::tempdir().unwrap();
+    let wisp = Wisp::start(&[
+        "--build",
+        "-f",
+        example.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert!(
+        wisp.wait_for_stdout("[tick] tick at "),
+        "{}",
+        wisp.stdout_text()
+    );
+    let text = wisp.stdout_text();
+    let stamp: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("[tick] tick at "))
+        .and_then(|t| t.parse().ok())
+        .expect("a timestamp");
+    assert_eq!(stamp % 2, 0, "`*/2` fires on even seconds: {text}");
+}
+
+#[test]
+fn mqtt_example_logs_each_message_on_its_topic() {
+    let broker = crate::servers::Mosquitto::start();
+    let example = repo_root().join("examples/mqtt-rust");
+    let state = tempfile::tempdir().unwrap();
+    let address = format!("mqtt://127.0.0.1:{}", broker.port);
+    let wisp = Wisp::start_with_env(
+        &[
+            "--build",
+            "-f",
+            example.to_str().unwrap(),
+            "--state-dir",
+            state.path().to_str().unwrap(),
+        ],
+        &[
+            ("SPIN_VARIABLE_MQTT_ADDRESS", &address),
+            (
+                "SPIN_VARIABLE_MQTT_USERNAME",
+                crate::servers::Mosquitto::USER.0,
+            ),
+            (
+                "SPIN_VARIABLE_MQTT_PASSWORD",
+                crate::servers::Mosquitto::USER.1,
+            ),
+        ],
+    );
+    broker.publish("sensors/kitchen", "21.5", 1);
+    assert!(
+        wisp.wait_for_stdout("[listener] sensors/kitchen: 21.5"),
+        "{}",
+        wisp.stdout_text()
+    );
+}

@@ -357,6 +357,18 @@ impl Mosquitto {
         self.child = Self::spawn(&self._dir.path().join("mosquitto.conf"), &[self.port]);
     }
 
+    /// Publishes `message` on `topic` at `qos` with `mosquitto_pub`.
+    pub fn publish(&self, topic: &str, message: &str, qos: u8) {
+        let ok = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-u", Self::USER.0, "-P", Self::USER.1])
+            .args(["-t", topic, "-m", message, "-q", &qos.to_string()])
+            .status()
+            .expect("run mosquitto_pub")
+            .success();
+        assert!(ok, "mosquitto_pub failed");
+    }
+
     /// Subscribes to `topic` with `mosquitto_sub` and returns once the subscription is
     /// live; the returned child prints each message's payload on its own line.
     pub fn subscribe(

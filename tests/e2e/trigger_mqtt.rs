@@ -6,7 +6,6 @@
 use crate::harness::{AppDir, Wisp, free_port, guests, toml_path, up_fails};
 use crate::servers::Mosquitto;
 use crate::trigger_redis::wait_for_keys;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An app with an HTTP route reading the default store (`web`) and the MQTT guest on
@@ -52,18 +51,6 @@ key_value_stores = ["default"]
     ))
 }
 
-/// Publishes `message` on `topic` at `qos` with `mosquitto_pub`.
-fn publish(broker: &Mosquitto, topic: &str, message: &str, qos: u8) {
-    let ok = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
-        .args(["-u", Mosquitto::USER.0, "-P", Mosquitto::USER.1])
-        .args(["-t", topic, "-m", message, "-q", &qos.to_string()])
-        .status()
-        .expect("run mosquitto_pub")
-        .success();
-    assert!(ok, "mosquitto_pub failed");
-}
-
 #[tokio::test]
 async fn qos_0_and_qos_1_messages_run_the_component_with_their_topic() {
     let broker = Mosquitto::start();
@@ -75,8 +62,8 @@ async fn qos_0_and_qos_1_messages_run_the_component_with_their_topic() {
         "{}",
         wisp.stdout_text()
     );
-    publish(&broker, "things/lamp", "on", 0);
-    publish(&broker, "orders/42", "paid", 1);
+    broker.publish("things/lamp", "on", 0);
+    broker.publish("orders/42", "paid", 1);
     let keys = wait_for_keys(&wisp, &["mqtt:things/lamp:on", "mqtt:orders/42:paid"]).await;
     assert_eq!(keys, ["mqtt:orders/42:paid", "mqtt:things/lamp:on"]);
 }
@@ -86,7 +73,7 @@ async fn a_failed_qos_1_message_is_not_acknowledged_and_comes_back() {
     let broker = Mosquitto::start();
     let app = mqtt_app(broker.port);
     let wisp = Wisp::start(&["-f", &app.manifest()]);
-    publish(&broker, "orders/1", "fail", 1);
+    broker.publish("orders/1", "fail", 1);
     let stderr = wisp.wait_for_stderr("not acknowledged");
     assert!(
         stderr.contains("handler returned an error (not acknowledged)"),
@@ -108,7 +95,7 @@ async fn the_trigger_reconnects_after_the_broker_restarts() {
     let mut broker = Mosquitto::start();
     let app = mqtt_app(broker.port);
     let wisp = Wisp::start(&["-f", &app.manifest()]);
-    publish(&broker, "things/a", "before", 0);
+    broker.publish("things/a", "before", 0);
     wait_for_keys(&wisp, &["mqtt:things/a:before"]).await;
 
     broker.stop();
@@ -133,7 +120,7 @@ async fn the_trigger_reconnects_after_the_broker_restarts() {
     }
     // The SUBSCRIBE is sent right after CONNACK; give the broker a moment to apply it.
     std::thread::sleep(Duration::from_millis(300));
-    publish(&broker, "things/a", "after", 0);
+    broker.publish("things/a", "after", 0);
     let keys = wait_for_keys(&wisp, &["mqtt:things/a:after"]).await;
     assert!(keys.contains(&"mqtt:things/a:after".to_owned()), "{keys:?}");
 }
@@ -143,8 +130,8 @@ async fn a_trap_fails_its_message_and_the_trigger_goes_on() {
     let broker = Mosquitto::start();
     let app = mqtt_app(broker.port);
     let wisp = Wisp::start(&["-f", &app.manifest()]);
-    publish(&broker, "things/x", "trap", 0);
-    publish(&broker, "things/x", "next", 0);
+    broker.publish("things/x", "trap", 0);
+    broker.publish("things/x", "next", 0);
     let keys = wait_for_keys(&wisp, &["mqtt:things/x:next"]).await;
     assert_eq!(keys, ["mqtt:things/x:next"]);
     let stderr = wisp.wait_for_stderr("guest failed");

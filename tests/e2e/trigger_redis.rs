@@ -218,3 +218,35 @@ fn a_bad_address_names_the_trigger_and_field() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_burst_past_the_instance_limit_and_its_queue_waits_instead_of_being_dropped() {
+    let redis = Redis::start();
+    let app = redis_app(&redis.url());
+    // Two instances, and more messages at once than they and the executor's queue
+    // (1,024) hold: the subscription must stop reading, not drop the excess.
+    let wisp = Wisp::start(&["-f", &app.manifest(), "--max-instances-per-component", "2"]);
+    let burst = 1_500;
+    redis.cli(&[
+        "eval",
+        "for i = 1, tonumber(ARGV[1]) do redis.call('PUBLISH', KEYS[1], 'm' .. i) end",
+        "1",
+        "events",
+        &burst.to_string(),
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut handled = 0;
+    while Instant::now() < deadline {
+        handled = kv_keys(&wisp).await.len();
+        if handled == burst {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(handled, burst, "{}", wisp.stderr_text());
+    assert!(
+        !wisp.stderr_text().contains("dropped"),
+        "{}",
+        wisp.stderr_text()
+    );
+}

@@ -2,11 +2,14 @@
 //! with the app's broker (`[application.trigger.mqtt]`), subscribed to its topic filter
 //! at its QoS. Every message runs the component's `spin:mqtt-trigger@3.0.0`
 //! `handle-message` through the runtime's executor; a QoS 1 or 2 message is
-//! acknowledged only once the handler returned `ok` (at least once).
+//! acknowledged only once the handler returned `ok` (at least once). A trigger runs at
+//! most its component's `max_instances` messages at once; past that its session stops
+//! reading until one ends.
 
 mod session;
 
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wasmtime::component::InstancePre;
@@ -96,6 +99,9 @@ pub(crate) struct Subscriber {
     pub(crate) qos: u8,
     pub(crate) component: usize,
     pub(crate) export: guest::SpinMqttIndices,
+    /// The trigger's runs in flight, bounded by the component's `max_instances`: when
+    /// all are taken, the session stops reading until one ends.
+    pub(crate) in_flight: Arc<Semaphore>,
 }
 
 /// The app's MQTT triggers.
@@ -149,6 +155,9 @@ impl MqttTrigger {
                 qos: config.qos,
                 component,
                 export,
+                in_flight: Arc::new(Semaphore::new(
+                    runtime.component(component).limits().max_instances as usize,
+                )),
             }));
         }
         let Some(first) = subscribers.first() else {

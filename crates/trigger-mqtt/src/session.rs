@@ -8,6 +8,7 @@ use crate::{Broker, Subscriber};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -121,19 +122,27 @@ impl Session {
     ) {
         let span = tracing::info_span!("mqtt", trigger = %subscriber.trigger);
         let handlers = TaskTracker::new();
-        let dispatch = |publish: Publish| {
+        // Waits for a run to spare, then starts one; `false` if shutdown came first.
+        let dispatch = async |publish: Publish| {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => return false,
+                permit = subscriber.in_flight.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { return false };
             let run = handle(
                 runtime.clone(),
                 internal.clone(),
                 subscriber.clone(),
                 self.client.clone(),
                 publish,
+                permit,
             );
             handlers.spawn(run.instrument(span.clone()));
+            true
         };
-        std::mem::take(&mut self.early)
-            .into_iter()
-            .for_each(dispatch);
+        for publish in std::mem::take(&mut self.early) {
+            dispatch(publish).await;
+        }
         let mut stopping = false;
         let mut lost = false;
         let mut delay = FIRST_BACKOFF;
@@ -149,7 +158,9 @@ impl Session {
                 event = self.events.poll() => match event {
                     // Once stopping, new messages are left unacknowledged: the broker
                     // delivers them again to the next session.
-                    Ok(Event::Incoming(Packet::Publish(p))) if !stopping => dispatch(p),
+                    Ok(Event::Incoming(Packet::Publish(p))) if !stopping => {
+                        dispatch(p).await;
+                    }
                     Ok(Event::Incoming(Packet::ConnAck(_))) if lost => {
                         lost = false;
                         delay = FIRST_BACKOFF;
@@ -232,6 +243,7 @@ async fn handle(
     subscriber: Arc<Subscriber>,
     client: AsyncClient,
     publish: Publish,
+    permit: OwnedSemaphorePermit,
 ) {
     let called = subscriber.clone();
     let payload = publish.payload.to_vec();
@@ -256,6 +268,9 @@ async fn handle(
             },
         )
         .await;
+    // The run is over: free its place before acknowledging, which waits for the event
+    // loop that may itself be waiting for a place.
+    drop(permit);
     let component = runtime.component(subscriber.component).id();
     let topic = publish.topic.as_str();
     match outcome {

@@ -1,8 +1,10 @@
 //! wisp-trigger-redis serves `[[trigger.redis]]`: one Redis pub/sub connection per
 //! server address, subscribed to every channel the app's Redis triggers name; each
 //! message runs, through the runtime's executor, on every component subscribed to its
-//! channel. It reconnects (with capped backoff) and resubscribes when the server goes
-//! away, and unsubscribes on shutdown.
+//! channel. A trigger runs at most its component's `max_instances` messages at once;
+//! past that the subscription stops reading and the server holds the messages (up to
+//! its pub/sub output-buffer limit). It reconnects (with capped backoff) and
+//! resubscribes when the server goes away, and unsubscribes on shutdown.
 
 mod guest;
 mod subscription;
@@ -10,6 +12,7 @@ mod subscription;
 use guest::RedisExport;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wisp_engine::InternalHttp;
@@ -74,6 +77,9 @@ pub(crate) struct Handler {
     pub(crate) trigger: String,
     pub(crate) component: usize,
     pub(crate) export: Arc<RedisExport>,
+    /// The trigger's runs in flight, bounded by the component's `max_instances`: when
+    /// all are taken, the subscription stops reading until one ends.
+    pub(crate) in_flight: Arc<Semaphore>,
 }
 
 /// The app's Redis triggers, grouped by server address and channel.
@@ -135,6 +141,9 @@ impl RedisTrigger {
                     trigger: trigger.id.clone(),
                     component,
                     export: Arc::new(export),
+                    in_flight: Arc::new(Semaphore::new(
+                        runtime.component(component).limits().max_instances as usize,
+                    )),
                 });
         }
         Ok((!servers.is_empty()).then_some(Self { runtime, servers }))

@@ -68,7 +68,11 @@ impl Subscription {
                         biased;
                         () = shutdown.cancelled() => break false,
                         message = messages.next() => match message {
-                            Some(message) => self.dispatch(&message),
+                            Some(message) => {
+                                if !self.dispatch(&message, &shutdown).await {
+                                    break false;
+                                }
+                            }
                             None => break true,
                         },
                     }
@@ -114,14 +118,20 @@ impl Subscription {
         }
     }
 
-    /// Starts a run of every handler of the message's channel.
-    fn dispatch(&self, message: &redis::Msg) {
+    /// Starts a run of every handler of the message's channel, each once its trigger
+    /// has a run to spare; `false` if shutdown came while waiting.
+    async fn dispatch(&self, message: &redis::Msg, shutdown: &CancellationToken) -> bool {
         let channel = message.get_channel_name();
         let Some(handlers) = self.channels.get(channel) else {
-            return;
+            return true;
         };
         let payload = message.get_payload_bytes();
         for handler in handlers {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => return false,
+                permit = handler.in_flight.clone().acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { return false };
             let span = tracing::info_span!("redis", trigger = %handler.trigger, channel);
             let run = handle(
                 self.runtime.clone(),
@@ -129,8 +139,15 @@ impl Subscription {
                 handler.clone(),
                 payload.to_vec(),
             );
-            self.tasks.spawn(run.instrument(span));
+            self.tasks.spawn(
+                async move {
+                    run.await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
         }
+        true
     }
 }
 
