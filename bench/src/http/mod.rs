@@ -43,7 +43,7 @@ pub struct HttpArgs {
 }
 
 /// The repository root (this crate lives in `bench/`).
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("bench/ has a parent")
@@ -51,7 +51,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Runs `cmd`, failing with its name when it does not succeed.
-fn run_checked(cmd: &mut Command) -> Result<()> {
+pub fn run_checked(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
@@ -249,7 +249,18 @@ fn write_results(
     suffix: &str,
 ) -> Result<()> {
     println!("{}", results.markdown());
-    let out = match &args.out {
+    write_json(root, args.out.as_ref(), suffix, results)
+}
+
+/// Writes `results` as JSON to `out`, or to `bench/results/<date><suffix>.json`
+/// (numbered if a run of that day is already there).
+pub fn write_json(
+    root: &Path,
+    out: Option<&PathBuf>,
+    suffix: &str,
+    results: &impl serde::Serialize,
+) -> Result<()> {
+    let out = match out {
         Some(p) => p.clone(),
         None => unused_results_path(
             &root.join("bench/results"),

@@ -4,7 +4,7 @@
 //! runtime's executor. A tick that comes while the trigger's previous run is still going
 //! is skipped and logged, never run twice at once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use croner::Cron;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,6 +163,17 @@ fn parse(trigger: &str, expression: &str) -> Result<Cron, LoadError> {
         })
 }
 
+/// The schedule's first time strictly after `after`, on a whole second (croner keeps
+/// the sub-second part of the time it starts from, which would make every run late by
+/// it).
+fn next_tick(
+    cron: &Cron,
+    after: DateTime<Utc>,
+) -> Result<DateTime<Utc>, croner::errors::CronError> {
+    let whole = after.with_nanosecond(0).unwrap_or(after);
+    cron.find_next_occurrence(&whole, false)
+}
+
 fn find_export(pre: &InstancePre<HostState>) -> Option<guest::SpinCronIndices> {
     guest::SpinCronIndices::new(pre).ok()
 }
@@ -181,7 +192,7 @@ impl Ticker {
         let span = tracing::info_span!("cron", trigger = %self.schedule.trigger);
         let mut after = Utc::now();
         loop {
-            let next = match self.schedule.cron.find_next_occurrence(&after, false) {
+            let next = match next_tick(&self.schedule.cron, after) {
                 Ok(next) => next,
                 Err(e) => {
                     span.in_scope(|| tracing::warn!("schedule has no next time: {e}"));
@@ -254,4 +265,47 @@ async fn call(
         })
         .await??;
     Ok(answer.map_err(|e| format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32, s: u32, ms: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, h, m, s).unwrap()
+            + chrono::Duration::milliseconds(i64::from(ms))
+    }
+
+    #[test]
+    fn ticks_fall_on_whole_seconds_whatever_the_start() {
+        let every_second = parse("t", "* * * * * *").unwrap();
+        assert_eq!(
+            next_tick(&every_second, at(12, 0, 0, 705)).unwrap(),
+            at(12, 0, 1, 0)
+        );
+        assert_eq!(
+            next_tick(&every_second, at(12, 0, 1, 0)).unwrap(),
+            at(12, 0, 2, 0)
+        );
+        let odd = parse("t", "1/2 * * * * *").unwrap();
+        assert_eq!(next_tick(&odd, at(12, 0, 0, 999)).unwrap(), at(12, 0, 1, 0));
+        assert_eq!(next_tick(&odd, at(12, 0, 1, 0)).unwrap(), at(12, 0, 3, 0));
+    }
+
+    #[test]
+    fn five_fields_start_at_minutes_and_garbage_is_refused() {
+        let hourly = parse("t", "0 * * * *").unwrap();
+        assert_eq!(
+            next_tick(&hourly, at(12, 0, 30, 0)).unwrap(),
+            at(13, 0, 0, 0)
+        );
+        let err = parse("cron-trigger-1", "every minute")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cron trigger `cron-trigger-1`: `cron_expression`"),
+            "{err}"
+        );
+    }
 }
