@@ -131,10 +131,10 @@ fn hello_command_builds_runs_once_and_exits_with_its_status() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("[greet] usage:"));
 }
 
-#[test]
-fn redis_example_handles_each_published_message() {
-    let redis = crate::servers::Redis::start();
-    let example = repo_root().join("examples/redis-rust");
+/// `wisp up --build` on `examples/<name>` with `env`, in a state folder of its own
+/// (returned, to keep it as long as the server).
+fn up_example(name: &str, env: &[(&str, &str)]) -> (Wisp, tempfile::TempDir) {
+    let example = repo_root().join("examples").join(name);
     let state = tempfile::tempdir().unwrap();
     let wisp = Wisp::start_with_env(
         &[
@@ -144,6 +144,16 @@ fn redis_example_handles_each_published_message() {
             "--state-dir",
             state.path().to_str().unwrap(),
         ],
+        env,
+    );
+    (wisp, state)
+}
+
+#[test]
+fn redis_example_handles_each_published_message() {
+    let redis = crate::servers::Redis::start();
+    let (wisp, _state) = up_example(
+        "redis-rust",
         &[("SPIN_VARIABLE_REDIS_ADDRESS", &redis.url())],
     );
     assert_eq!(redis.cli(&["publish", "messages", "hello"]), "1");
@@ -156,15 +166,7 @@ fn redis_example_handles_each_published_message() {
 
 #[test]
 fn cron_example_ticks_on_its_schedule() {
-    let example = repo_root().join("examples/cron-rust");
-    let state = tempfile::tempdir().unwrap();
-    let wisp = Wisp::start(&[
-        "--build",
-        "-f",
-        example.to_str().unwrap(),
-        "--state-dir",
-        state.path().to_str().unwrap(),
-    ]);
+    let (wisp, _state) = up_example("cron-rust", &[]);
     assert!(
         wisp.wait_for_stdout("[tick] tick at "),
         "{}",
@@ -182,17 +184,9 @@ fn cron_example_ticks_on_its_schedule() {
 #[test]
 fn mqtt_example_logs_each_message_on_its_topic() {
     let broker = crate::servers::Mosquitto::start();
-    let example = repo_root().join("examples/mqtt-rust");
-    let state = tempfile::tempdir().unwrap();
     let address = format!("mqtt://127.0.0.1:{}", broker.port);
-    let wisp = Wisp::start_with_env(
-        &[
-            "--build",
-            "-f",
-            example.to_str().unwrap(),
-            "--state-dir",
-            state.path().to_str().unwrap(),
-        ],
+    let (wisp, _state) = up_example(
+        "mqtt-rust",
         &[
             ("SPIN_VARIABLE_MQTT_ADDRESS", &address),
             (

@@ -12,7 +12,7 @@
 
 mod process;
 
-use crate::http::{repo_root, run_checked, write_json};
+use crate::http::{build_host, repo_root, run_checked, write_json};
 use anyhow::{Context, Result, bail};
 use process::{Proc, free_port, wait_for_port};
 use serde::Serialize;
@@ -133,16 +133,7 @@ pub fn run(args: EventsArgs) -> Result<()> {
 /// Builds `wisp`, the native subscriber and the benchmark guests.
 fn build(root: &Path) -> Result<()> {
     eprintln!("building wisp, the native subscriber and the benchmark guests…");
-    run_checked(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
-    run_checked(Command::new("cargo").current_dir(root).args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "wisp-cli",
-        "-p",
-        "wisp-bench",
-    ]))?;
+    build_host(root)?;
     run_checked(
         Command::new("cargo")
             .current_dir(root.join("bench/guests"))

@@ -93,6 +93,19 @@ fn which(name: &str) -> Option<PathBuf> {
 /// path.
 fn build(root: &Path) -> Result<PathBuf> {
     eprintln!("building wisp, the native baselines and the example guests…");
+    build_host(root)?;
+    for example in ["hello-rust", "proxy-rust"] {
+        run_checked(
+            Command::new("cargo")
+                .current_dir(root.join("examples").join(example))
+                .args(["build", "--release", "-q", "--target", "wasm32-wasip2"]),
+        )?;
+    }
+    Ok(root.join("examples/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm"))
+}
+
+/// Adds the guests' target and builds `wisp` and the native baselines (release).
+pub fn build_host(root: &Path) -> Result<()> {
     run_checked(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))?;
     run_checked(Command::new("cargo").current_dir(root).args([
         "build",
@@ -102,15 +115,7 @@ fn build(root: &Path) -> Result<PathBuf> {
         "wisp-cli",
         "-p",
         "wisp-bench",
-    ]))?;
-    for example in ["hello-rust", "proxy-rust"] {
-        run_checked(
-            Command::new("cargo")
-                .current_dir(root.join("examples").join(example))
-                .args(["build", "--release", "-q", "--target", "wasm32-wasip2"]),
-        )?;
-    }
-    Ok(root.join("examples/hello-rust/target/wasm32-wasip2/release/hello_rust.wasm"))
+    ]))
 }
 
 /// Start-up times, then every connection count under load, for one server.

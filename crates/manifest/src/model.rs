@@ -53,6 +53,15 @@ impl App {
         })
     }
 
+    /// The components the triggers of `kind` run, in manifest order (one may repeat):
+    /// what the runtime must load for them.
+    pub fn trigger_components(&self, kind: TriggerKind) -> impl Iterator<Item = &str> {
+        self.triggers
+            .iter()
+            .filter(move |t| t.kind() == kind)
+            .map(|t| t.component.as_str())
+    }
+
     /// The kinds of trigger the app has, each once, in [`TriggerKind::ALL`] order.
     pub fn trigger_kinds(&self) -> Vec<TriggerKind> {
         TriggerKind::ALL

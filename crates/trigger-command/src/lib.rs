@@ -62,10 +62,7 @@ pub struct CommandTrigger {
 impl CommandTrigger {
     /// The components the command triggers of `app` name: what the runtime must load.
     pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
-        app.triggers
-            .iter()
-            .filter(|t| t.kind() == TriggerKind::Command)
-            .map(|t| t.component.as_str())
+        app.trigger_components(TriggerKind::Command)
     }
 
     /// The app's command triggers, checked against what `runtime` loaded; `None` when

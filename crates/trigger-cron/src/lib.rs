@@ -14,7 +14,7 @@ use tracing::Instrument;
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 use wisp_engine::{HostState, InternalHttp};
-use wisp_manifest::{App, TriggerConfig};
+use wisp_manifest::{App, TriggerConfig, TriggerKind};
 use wisp_runtime::{AppRuntime, EventError};
 
 mod guest {
@@ -78,10 +78,7 @@ pub struct CronTrigger {
 impl CronTrigger {
     /// The components the cron triggers of `app` name: what the runtime must load.
     pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
-        app.triggers
-            .iter()
-            .filter(|t| matches!(t.config, TriggerConfig::Cron(_)))
-            .map(|t| t.component.as_str())
+        app.trigger_components(TriggerKind::Cron)
     }
 
     /// Checks every schedule of `app` (without loading anything).

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 use wisp_engine::{ChainContext, InternalHttp};
-use wisp_manifest::{App, Executor, Route};
+use wisp_manifest::{App, Executor, Route, TriggerKind};
 use wisp_runtime::{AppRuntime, GuestFailure, Lease, LeaseError};
 
 /// The path Spin clients poll to see that the app is up.
@@ -79,8 +79,7 @@ impl HttpApp {
     /// The components the HTTP triggers of `app` name, in manifest order: what the
     /// runtime must load for them.
     pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
-        app.http_triggers()
-            .map(|(trigger, _)| trigger.component.as_str())
+        app.trigger_components(TriggerKind::Http)
     }
 
     /// Serves `app`'s HTTP triggers with the components `runtime` loaded. The returned

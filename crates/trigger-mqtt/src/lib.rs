@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use wasmtime::component::InstancePre;
 use wisp_engine::{HostState, InternalHttp};
 use wisp_manifest::template::RenderError;
-use wisp_manifest::{App, TriggerConfig};
+use wisp_manifest::{App, TriggerConfig, TriggerKind};
 use wisp_runtime::AppRuntime;
 
 pub use session::CONNECT_TIMEOUT;
@@ -114,10 +114,7 @@ pub struct MqttTrigger {
 impl MqttTrigger {
     /// The components the MQTT triggers of `app` name: what the runtime must load.
     pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
-        app.triggers
-            .iter()
-            .filter(|t| matches!(t.config, TriggerConfig::Mqtt(_)))
-            .map(|t| t.component.as_str())
+        app.trigger_components(TriggerKind::Mqtt)
     }
 
     /// The app's MQTT triggers, the broker settings and topics rendered with `render`

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wisp_engine::InternalHttp;
 use wisp_manifest::template::RenderError;
-use wisp_manifest::{App, TriggerConfig};
+use wisp_manifest::{App, TriggerConfig, TriggerKind};
 use wisp_runtime::AppRuntime;
 
 pub use subscription::CONNECT_TIMEOUT;
@@ -92,10 +92,7 @@ pub struct RedisTrigger {
 impl RedisTrigger {
     /// The components the Redis triggers of `app` name: what the runtime must load.
     pub fn component_ids(app: &App) -> impl Iterator<Item = &str> {
-        app.triggers
-            .iter()
-            .filter(|t| matches!(t.config, TriggerConfig::Redis(_)))
-            .map(|t| t.component.as_str())
+        app.trigger_components(TriggerKind::Redis)
     }
 
     /// The app's Redis triggers, their addresses and channels rendered with `render` (the

@@ -43,15 +43,13 @@ impl EventTriggers {
             for (address, channel) in redis.subscriptions() {
                 banner.push_str(&format!("Redis: channel `{channel}` on {address}\n"));
             }
-            let started = redis.start(
-                internal.clone(),
-                running.shutdown.clone(),
-                running.tasks.clone(),
-            );
-            if let Err(e) = started.await {
-                running.stop();
-                return Err(e.into());
-            }
+            running
+                .started(redis.start(
+                    internal.clone(),
+                    running.shutdown.clone(),
+                    running.tasks.clone(),
+                ))
+                .await?;
         }
         if let Some(mqtt) = self.mqtt {
             for (trigger, topic, qos) in mqtt.subscriptions() {
@@ -60,15 +58,13 @@ impl EventTriggers {
                     mqtt.address()
                 ));
             }
-            let started = mqtt.start(
-                internal.clone(),
-                running.shutdown.clone(),
-                running.tasks.clone(),
-            );
-            if let Err(e) = started.await {
-                running.stop();
-                return Err(e.into());
-            }
+            running
+                .started(mqtt.start(
+                    internal.clone(),
+                    running.shutdown.clone(),
+                    running.tasks.clone(),
+                ))
+                .await?;
         }
         if let Some(cron) = self.cron {
             for (trigger, schedule) in cron.schedules() {
@@ -87,6 +83,15 @@ impl EventTriggers {
 }
 
 impl RunningEvents {
+    /// Awaits a trigger's start; if it failed, stops what already started.
+    async fn started<E>(&self, start: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        start.await.inspect_err(|_| self.stop())?;
+        Ok(())
+    }
+
     /// Stops taking new events (unsubscribes, stops the schedules); idempotent.
     pub fn stop(&self) {
         self.shutdown.cancel();
