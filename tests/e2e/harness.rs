@@ -46,6 +46,8 @@ pub struct Guests {
     pub cron_tick: PathBuf,
     /// An MQTT trigger guest (`spin:mqtt-trigger@3.0.0`).
     pub mqtt_sub: PathBuf,
+    /// An MQTT trigger guest of the earlier, unversioned `spin:mqtt-trigger` (WASI 0.2).
+    pub mqtt_sub_v2: PathBuf,
 }
 
 /// Builds the guests once per test run.
@@ -91,6 +93,7 @@ pub fn guests() -> &'static Guests {
             redis_sub_p3: out("wasm32-wasip2", "redis_sub_p3.wasm"),
             cron_tick: out("wasm32-wasip2", "cron_tick.wasm"),
             mqtt_sub: out("wasm32-wasip2", "mqtt_sub.wasm"),
+            mqtt_sub_v2: out("wasm32-wasip2", "mqtt_sub_v2.wasm"),
         }
     })
 }

@@ -181,3 +181,25 @@ key_value_stores = ["default"]
     wisp.terminate();
     assert_eq!(wisp.child.wait().unwrap().code(), Some(0));
 }
+
+#[test]
+fn a_component_without_the_cron_handler_is_refused() {
+    let g = guests();
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "wrong"
+[[trigger.cron]]
+cron_expression = "* * * * * *"
+component = "web"
+[component.web]
+source = {}
+"#,
+        toml_path(&g.spin_app)
+    ));
+    let err = up_fails(&["-f", &app.manifest()]);
+    assert!(
+        err.contains("component `web` does not export `fermyon:spin-cron/spin-cron@2.0.0`"),
+        "{err}"
+    );
+}

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 /// An app with an HTTP route reading the default store (`web`) and the MQTT guest on
 /// `things/#` at QoS 0 and `orders/#` at QoS 1, credentials from variables.
 fn mqtt_app(port: u16) -> AppDir {
+    mqtt_app_with(port, &guests().mqtt_sub)
+}
+
+/// [`mqtt_app`] with `guest` as the MQTT component.
+fn mqtt_app_with(port: u16, guest: &std::path::Path) -> AppDir {
     let g = guests();
     AppDir::new(&format!(
         r#"spin_manifest_version = 2
@@ -47,7 +52,7 @@ key_value_stores = ["default"]
         user = Mosquitto::USER.0,
         password = Mosquitto::USER.1,
         web = toml_path(&g.spin_app),
-        sub = toml_path(&g.mqtt_sub),
+        sub = toml_path(guest),
     ))
 }
 
@@ -149,6 +154,50 @@ fn an_unreachable_broker_at_startup_is_one_clear_error() {
     let err = up_fails(&["-f", &app.manifest()]);
     assert!(
         err.contains("mqtt trigger `mqtt-trigger-1`: cannot subscribe to \"things/#\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_guest_of_the_earlier_unversioned_interface_runs_too() {
+    let broker = Mosquitto::start();
+    let app = mqtt_app_with(broker.port, &guests().mqtt_sub_v2);
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    broker.publish("orders/7", "shipped", 1);
+    let keys = wait_for_keys(&wisp, &["mqtt2:orders/7:shipped"]).await;
+    assert_eq!(keys, ["mqtt2:orders/7:shipped"]);
+}
+
+#[test]
+fn a_component_without_an_mqtt_handler_is_refused() {
+    let app = mqtt_app_with(free_port(), &guests().redis_sub);
+    let err = up_fails(&["-f", &app.manifest()]);
+    assert!(
+        err.contains("component `sub` does not export `spin:mqtt-trigger/spin-mqtt@3.0.0`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tls_broker_is_refused_as_not_supported() {
+    let g = guests();
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "tls"
+[application.trigger.mqtt]
+address = "mqtts://127.0.0.1:8883"
+[[trigger.mqtt]]
+topic = "a"
+component = "sub"
+[component.sub]
+source = {}
+"#,
+        toml_path(&g.mqtt_sub)
+    ));
+    let err = up_fails(&["-f", &app.manifest()]);
+    assert!(
+        err.contains("TLS brokers (`mqtts://`) are not supported by the MQTT trigger yet"),
         "{err}"
     );
 }

@@ -51,6 +51,18 @@ impl LoadedComponent {
         &self.pre
     }
 
+    /// Whether the component exports a function `name` at its root, and if so whether
+    /// it is an `async func` (two versions of a trigger's interface may export the same
+    /// name, one async and one not, and the bindings' export lookup does not tell them
+    /// apart).
+    pub fn root_func_is_async(&self, name: &str) -> Option<bool> {
+        let ty = self.pre.component().component_type();
+        match ty.get_export(self.pre.engine(), name)?.ty {
+            wasmtime::component::types::ComponentItem::ComponentFunc(f) => Some(f.async_()),
+            _ => None,
+        }
+    }
+
     /// The limits its instances run under.
     pub fn limits(&self) -> InstanceLimits {
         self.grants.limits()

@@ -12,10 +12,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre};
+use wasmtime::component::Instance;
 use wisp_engine::{HostState, InternalHttp};
 use wisp_manifest::{App, TriggerConfig, TriggerKind};
-use wisp_runtime::{AppRuntime, EventError};
+use wisp_runtime::{AppRuntime, EventError, LoadedComponent};
 
 mod guest {
     wasmtime::component::bindgen!({
@@ -103,12 +103,11 @@ impl CronTrigger {
             let component = runtime
                 .index_of(&trigger.component)
                 .ok_or_else(|| LoadError::NotLoaded(trigger.id.clone()))?;
-            let export =
-                find_export(runtime.component(component).instance_pre()).ok_or_else(|| {
-                    LoadError::NotCronHandler {
-                        id: trigger.component.clone(),
-                    }
-                })?;
+            let export = find_export(runtime.component(component)).ok_or_else(|| {
+                LoadError::NotCronHandler {
+                    id: trigger.component.clone(),
+                }
+            })?;
             schedules.push(Arc::new(Schedule {
                 trigger: trigger.id.clone(),
                 expression: config.cron_expression.clone(),
@@ -171,8 +170,13 @@ fn next_tick(
     cron.find_next_occurrence(&whole, false)
 }
 
-fn find_export(pre: &InstancePre<HostState>) -> Option<guest::SpinCronIndices> {
-    guest::SpinCronIndices::new(pre).ok()
+/// The component's `handle-cron-event`, if it exports it as the `async func` the
+/// interface declares.
+fn find_export(component: &LoadedComponent) -> Option<guest::SpinCronIndices> {
+    if component.root_func_is_async("handle-cron-event") != Some(true) {
+        return None;
+    }
+    guest::SpinCronIndices::new(component.instance_pre()).ok()
 }
 
 /// One schedule's clock.

@@ -1,32 +1,26 @@
 //! wisp-trigger-mqtt serves `[[trigger.mqtt]]`: each trigger has its own MQTT session
 //! with the app's broker (`[application.trigger.mqtt]`), subscribed to its topic filter
 //! at its QoS. Every message runs the component's `spin:mqtt-trigger@3.0.0`
-//! `handle-message` through the runtime's executor; a QoS 1 or 2 message is
+//! `handle-message` (or the earlier plugin's unversioned one) through the runtime's
+//! executor; a QoS 1 or 2 message is
 //! acknowledged only once the handler returned `ok` (at least once). A trigger runs at
 //! most its component's `max_instances` messages at once; past that its session stops
 //! reading until one ends.
 
+mod guest;
 mod session;
 
+use guest::MqttExport;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wasmtime::component::InstancePre;
-use wisp_engine::{HostState, InternalHttp};
+use wisp_engine::InternalHttp;
 use wisp_manifest::template::RenderError;
 use wisp_manifest::{App, TriggerConfig, TriggerKind};
 use wisp_runtime::AppRuntime;
 
 pub use session::CONNECT_TIMEOUT;
-
-mod guest {
-    wasmtime::component::bindgen!({
-        path: "../../wit",
-        world: "spin:mqtt-trigger/spin-mqtt@3.0.0",
-        exports: { default: async | store },
-    });
-}
 
 /// Errors setting an app's MQTT triggers up.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +28,8 @@ pub enum LoadError {
     /// The component does not export the MQTT handler.
     #[error(
         "component `{id}` does not export `spin:mqtt-trigger/spin-mqtt@3.0.0`'s \
-         `handle-message`, which `[[trigger.mqtt]]` calls"
+         `handle-message` (or the unversioned `spin:mqtt-trigger` one of the earlier \
+         plugin), which `[[trigger.mqtt]]` calls"
     )]
     NotMqttHandler {
         /// Component id.
@@ -98,7 +93,7 @@ pub(crate) struct Subscriber {
     pub(crate) topic: String,
     pub(crate) qos: u8,
     pub(crate) component: usize,
-    pub(crate) export: guest::SpinMqttIndices,
+    pub(crate) export: guest::MqttExport,
     /// The trigger's runs in flight, bounded by the component's `max_instances`: when
     /// all are taken, the session stops reading until one ends.
     pub(crate) in_flight: Arc<Semaphore>,
@@ -140,12 +135,11 @@ impl MqttTrigger {
             let component = runtime
                 .index_of(&trigger.component)
                 .ok_or_else(|| LoadError::NotLoaded(trigger.id.clone()))?;
-            let export =
-                find_export(runtime.component(component).instance_pre()).ok_or_else(|| {
-                    LoadError::NotMqttHandler {
-                        id: trigger.component.clone(),
-                    }
-                })?;
+            let export = MqttExport::find(runtime.component(component)).ok_or_else(|| {
+                LoadError::NotMqttHandler {
+                    id: trigger.component.clone(),
+                }
+            })?;
             subscribers.push(Arc::new(Subscriber {
                 trigger: trigger.id.clone(),
                 topic,
@@ -236,8 +230,4 @@ impl MqttTrigger {
         }
         Ok(())
     }
-}
-
-fn find_export(pre: &InstancePre<HostState>) -> Option<guest::SpinMqttIndices> {
-    guest::SpinMqttIndices::new(pre).ok()
 }

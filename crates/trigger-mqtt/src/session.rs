@@ -3,7 +3,6 @@
 //! on shutdown stop taking messages, let running handlers finish, unsubscribe and
 //! disconnect.
 
-use crate::guest::spin::mqtt_trigger::spin_mqtt_types::Metadata;
 use crate::{Broker, Subscriber};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use std::sync::Arc;
@@ -247,24 +246,14 @@ async fn handle(
 ) {
     let called = subscriber.clone();
     let payload = publish.payload.to_vec();
-    let metadata = Metadata {
-        topic: publish.topic.clone(),
-    };
+    let topic = publish.topic.clone();
     let outcome = runtime
         .run_event(
             subscriber.component,
             internal,
             &[],
             move |store, instance| {
-                Box::pin(async move {
-                    let guest = called.export.load(&mut *store, &instance)?;
-                    let answer = store
-                        .run_concurrent(async move |accessor| {
-                            guest.call_handle_message(accessor, payload, metadata).await
-                        })
-                        .await??;
-                    Ok(answer.map_err(|e| format!("{e:?}")))
-                })
+                Box::pin(async move { called.export.call(store, instance, payload, topic).await })
             },
         )
         .await;
