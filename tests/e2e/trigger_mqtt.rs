@@ -4,7 +4,7 @@
 //! restart; an unreachable broker stops `wisp up`.
 
 use crate::harness::{AppDir, Wisp, free_port, guests, toml_path, up_fails};
-use crate::servers::Mosquitto;
+use crate::servers::{Mosquitto, TestCa};
 use crate::trigger_redis::wait_for_keys;
 use std::time::{Duration, Instant};
 
@@ -16,13 +16,18 @@ fn mqtt_app(port: u16) -> AppDir {
 
 /// [`mqtt_app`] with `guest` as the MQTT component.
 fn mqtt_app_with(port: u16, guest: &std::path::Path) -> AppDir {
+    mqtt_app_at(&format!("mqtt://127.0.0.1:{port}"), guest)
+}
+
+/// [`mqtt_app`] with the broker at `address` and `guest` as the MQTT component.
+fn mqtt_app_at(address: &str, guest: &std::path::Path) -> AppDir {
     let g = guests();
     AppDir::new(&format!(
         r#"spin_manifest_version = 2
 [application]
 name = "mqtt-events"
 [application.trigger.mqtt]
-address = "mqtt://127.0.0.1:{port}"
+address = "{address}"
 username = "{{{{ mqtt_user }}}}"
 password = "{{{{ mqtt_password }}}}"
 keep_alive_interval = 30
@@ -178,26 +183,32 @@ fn a_component_without_an_mqtt_handler_is_refused() {
     );
 }
 
-#[test]
-fn a_tls_broker_is_refused_as_not_supported() {
-    let g = guests();
-    let app = AppDir::new(&format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "tls"
-[application.trigger.mqtt]
-address = "mqtts://127.0.0.1:8883"
-[[trigger.mqtt]]
-topic = "a"
-component = "sub"
-[component.sub]
-source = {}
-"#,
-        toml_path(&g.mqtt_sub)
-    ));
+#[tokio::test]
+async fn a_tls_broker_is_verified_with_the_components_client_tls_settings() {
+    let ca = TestCa::new();
+    let (broker, tls_port) = Mosquitto::start_tls(&ca);
+    let host = format!("localhost:{tls_port}");
+    let app = mqtt_app_at(&format!("mqtts://{host}"), &guests().mqtt_sub);
+    ca.write_to(app.path());
+    // The test CA is not trusted by default: the broker's certificate is refused.
     let err = up_fails(&["-f", &app.manifest()]);
     assert!(
-        err.contains("TLS brokers (`mqtts://`) are not supported by the MQTT trigger yet"),
+        err.contains("mqtt trigger `mqtt-trigger-1`: cannot subscribe"),
         "{err}"
     );
+    let runtime_config = app.write_runtime_config(&format!(
+        "[[client_tls]]\ncomponent_ids = [\"sub\"]\nhosts = [\"{host}\"]\n\
+         ca_roots_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\n\
+         client_private_key_file = \"client.key\"\n"
+    ));
+    let wisp = Wisp::start(&[
+        "-f",
+        &app.manifest(),
+        "--runtime-config-file",
+        &runtime_config,
+    ]);
+    // Published on the broker's plain listener, received over TLS.
+    broker.publish("orders/9", "over-tls", 1);
+    let keys = wait_for_keys(&wisp, &["mqtt:orders/9:over-tls"]).await;
+    assert_eq!(keys, ["mqtt:orders/9:over-tls"]);
 }

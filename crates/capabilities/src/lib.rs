@@ -96,6 +96,17 @@ pub struct OutboundHttpGrant {
 }
 
 impl AppCapabilities {
+    /// The TLS client configuration `component` connects to `host:port` with: its
+    /// `[[client_tls]]` entry for that host, else the default (webpki roots). Triggers
+    /// connect to their brokers with their component's settings.
+    pub fn client_tls(&self, component: &str, host: &str, port: u16) -> Arc<rustls::ClientConfig> {
+        self.tls
+            .for_component(component)
+            .for_host(host, port)
+            .config
+            .clone()
+    }
+
     /// Renders an app-level template (a trigger's address or channel, say) with the
     /// app's variables; the error names the first variable without a value.
     pub fn render(&self, template: &str) -> Result<String, wisp_manifest::template::RenderError> {

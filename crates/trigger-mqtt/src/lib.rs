@@ -80,6 +80,8 @@ pub(crate) struct Broker {
     pub(crate) address: String,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// Whether it speaks TLS (`mqtts://`).
+    pub(crate) tls: bool,
     pub(crate) username: String,
     pub(crate) password: String,
     pub(crate) keep_alive_secs: u64,
@@ -97,6 +99,9 @@ pub(crate) struct Subscriber {
     /// The trigger's runs in flight, bounded by the component's `max_instances`: when
     /// all are taken, the session stops reading until one ends.
     pub(crate) in_flight: Arc<Semaphore>,
+    /// The TLS client configuration of the trigger's component for the broker, used
+    /// when the broker speaks TLS.
+    pub(crate) tls: Arc<rustls::ClientConfig>,
 }
 
 /// The app's MQTT triggers.
@@ -114,11 +119,14 @@ impl MqttTrigger {
 
     /// The app's MQTT triggers, the broker settings and topics rendered with `render`
     /// (the app's variables), the components checked against what `runtime` loaded;
-    /// `None` when the app has none.
+    /// `None` when the app has none. `tls(component, host, port)` is the TLS client
+    /// configuration a trigger's session uses with an `mqtts://` broker (its
+    /// component's `[[client_tls]]` settings).
     pub fn new(
         runtime: Arc<AppRuntime>,
         app: &App,
         render: impl Fn(&str) -> Result<String, RenderError>,
+        tls: impl Fn(&str, &str, u16) -> Arc<rustls::ClientConfig>,
     ) -> Result<Option<Self>, LoadError> {
         let rendered = |field: &str, text: &str| {
             render(text).map_err(|source| LoadError::Render {
@@ -126,6 +134,24 @@ impl MqttTrigger {
                 source,
             })
         };
+        let Some(first) = app.triggers.iter().find(|t| t.kind() == TriggerKind::Mqtt) else {
+            return Ok(None);
+        };
+        let settings = app
+            .mqtt
+            .as_ref()
+            .ok_or_else(|| LoadError::NoBroker(first.id.clone()))?;
+        let field = "application.trigger.mqtt";
+        let address = rendered(&format!("{field}.address"), &settings.address)?;
+        let optional = |name: &str, text: &Option<String>| match text {
+            Some(text) => rendered(&format!("{field}.{name}"), text),
+            None => Ok(String::new()),
+        };
+        let (host, port, tls_broker) =
+            session::parse_address(&address).map_err(|reason| LoadError::Address {
+                address: address.clone(),
+                reason,
+            })?;
         let mut subscribers = Vec::new();
         for trigger in &app.triggers {
             let TriggerConfig::Mqtt(config) = &trigger.config else {
@@ -149,29 +175,13 @@ impl MqttTrigger {
                 in_flight: Arc::new(Semaphore::new(
                     runtime.component(component).limits().max_instances as usize,
                 )),
+                tls: tls(&trigger.component, &host, port),
             }));
         }
-        let Some(first) = subscribers.first() else {
-            return Ok(None);
-        };
-        let settings = app
-            .mqtt
-            .as_ref()
-            .ok_or_else(|| LoadError::NoBroker(first.trigger.clone()))?;
-        let field = "application.trigger.mqtt";
-        let address = rendered(&format!("{field}.address"), &settings.address)?;
-        let optional = |name: &str, text: &Option<String>| match text {
-            Some(text) => rendered(&format!("{field}.{name}"), text),
-            None => Ok(String::new()),
-        };
-        let (host, port) =
-            session::parse_address(&address).map_err(|reason| LoadError::Address {
-                address: address.clone(),
-                reason,
-            })?;
         let broker = Broker {
             host,
             port,
+            tls: tls_broker,
             username: optional("username", &settings.username)?,
             password: optional("password", &settings.password)?,
             keep_alive_secs: settings.keep_alive_secs,

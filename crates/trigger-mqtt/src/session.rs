@@ -25,18 +25,18 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const REQUEST_QUEUE: usize = 1024;
 /// The broker's default port.
 const DEFAULT_PORT: u16 = 1883;
+/// The broker's default port for TLS.
+const DEFAULT_TLS_PORT: u16 = 8883;
 
-/// The host and port of an `mqtt://host[:port]` (or `tcp://`) address.
-pub(crate) fn parse_address(address: &str) -> Result<(String, u16), String> {
-    let rest = match address.split_once("://") {
-        Some(("mqtt" | "tcp", rest)) => rest,
-        Some(("mqtts" | "ssl", _)) => {
-            return Err(
-                "TLS brokers (`mqtts://`) are not supported by the MQTT trigger yet".into(),
-            );
-        }
-        _ => return Err("expected `mqtt://host:port`".into()),
+/// The host, port and whether TLS is spoken, of an `mqtt://host[:port]` (or `tcp://`;
+/// port 1883 by default) or `mqtts://host[:port]` (or `ssl://`; port 8883) address.
+pub(crate) fn parse_address(address: &str) -> Result<(String, u16, bool), String> {
+    let (rest, tls) = match address.split_once("://") {
+        Some(("mqtt" | "tcp", rest)) => (rest, false),
+        Some(("mqtts" | "ssl", rest)) => (rest, true),
+        _ => return Err("expected `mqtt://host:port` or `mqtts://host:port`".into()),
     };
+    let default_port = if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT };
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let (host, port) = match authority.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(':') && !port.contains(']') => {
@@ -45,13 +45,13 @@ pub(crate) fn parse_address(address: &str) -> Result<(String, u16), String> {
                 .map_err(|_| format!("`{port}` is not a port number"))?;
             (host, port)
         }
-        _ => (authority, DEFAULT_PORT),
+        _ => (authority, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err("no host".into());
     }
-    Ok((host.to_owned(), port))
+    Ok((host.to_owned(), port, tls))
 }
 
 fn qos(level: u8) -> QoS {
@@ -228,6 +228,11 @@ fn options(broker: &Broker, subscriber: &Subscriber) -> MqttOptions {
     opts.set_keep_alive(Duration::from_secs(broker.keep_alive_secs.max(5)));
     opts.set_clean_session(!persistent);
     opts.set_manual_acks(true);
+    if broker.tls {
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(subscriber.tls.clone()),
+        ));
+    }
     if !broker.username.is_empty() {
         opts.set_credentials(broker.username.clone(), broker.password.clone());
     }
@@ -287,5 +292,34 @@ async fn handle(
         }
         // The executor has logged the guest's failure.
         Err(EventError::Guest(_)) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_address;
+
+    #[test]
+    fn addresses_give_host_port_and_tls() {
+        let ok = |a: &str| parse_address(a).unwrap();
+        assert_eq!(
+            ok("mqtt://127.0.0.1:1884"),
+            ("127.0.0.1".into(), 1884, false)
+        );
+        assert_eq!(ok("tcp://broker"), ("broker".into(), 1883, false));
+        assert_eq!(
+            ok("mqtts://broker.example.com"),
+            ("broker.example.com".into(), 8883, true)
+        );
+        assert_eq!(ok("ssl://[::1]:8884/"), ("::1".into(), 8884, true));
+        assert_eq!(ok("mqtt://[::1]"), ("::1".into(), 1883, false));
+        for bad in [
+            "broker:1883",
+            "http://broker",
+            "mqtt://",
+            "mqtt://host:port",
+        ] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -166,7 +166,9 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let events = EventTriggers {
         redis: RedisTrigger::new(runtime.clone(), &app, render)?,
         cron: CronTrigger::new(runtime.clone(), &app)?,
-        mqtt: MqttTrigger::new(runtime, &app, render)?,
+        mqtt: MqttTrigger::new(runtime, &app, render, |component, host, port| {
+            capabilities.client_tls(component, host, port)
+        })?,
     };
     // Before anything is printed or run: a signal right after must stop us cleanly.
     let signal = shutdown_signal()?;
