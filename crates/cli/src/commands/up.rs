@@ -1,7 +1,7 @@
 //! `wisp up`: loads an app, compiles (or loads from cache) its components, and serves
 //! its triggers (HTTP, Redis, cron, MQTT; or runs its commands) until Ctrl-C or SIGTERM.
 
-use super::events::EventTriggers;
+use super::events::{EventTriggers, RunningEvents};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -173,14 +173,36 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
     // Before anything is printed or run: a signal right after must stop us cleanly.
     let signal = shutdown_signal()?;
     let internal = http.clone().map(|h| h as Arc<dyn InternalHttp>);
-    let running = events.start(internal.clone()).await?;
-    let status = match (http, commands) {
+    let running = events.start(internal).await?;
+    let status = run_in_foreground(http, commands, &args, signal, &running).await;
+    running.stop();
+    let grace = Duration::from_secs(args.shutdown_grace);
+    if !running.drain(grace).await {
+        eprintln!(
+            "Warning: some event handlers were still running after {}s; stopped anyway",
+            args.shutdown_grace
+        );
+    }
+    status
+}
+
+/// Serves HTTP and runs the commands, whichever the app has, until a signal (or, with
+/// commands, until they end); the event triggers run beside and are told to stop then.
+/// Returns the exit status.
+async fn run_in_foreground(
+    http: Option<Arc<HttpApp>>,
+    commands: Option<CommandTrigger>,
+    args: &UpArgs,
+    signal: impl Future<Output = ()>,
+    running: &RunningEvents,
+) -> anyhow::Result<i32> {
+    match (http, commands) {
         (Some(http), None) => {
             let stop = async {
                 signal.await;
                 running.stop();
             };
-            serve(http, &args, stop).await.map(|()| 0)
+            serve(http, args, stop).await.map(|()| 0)
         }
         (None, Some(commands)) => {
             println!("No HTTP triggers: not listening");
@@ -192,6 +214,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
         // Both: HTTP is served while the commands run, and stops when they end.
         (Some(http), Some(commands)) => {
             let guest_args = args.guest_args.clone();
+            let internal = Some(http.clone() as Arc<dyn InternalHttp>);
             let (ended, commands_ended) = tokio::sync::oneshot::channel();
             let run = tokio::spawn(async move {
                 let _ = ended.send(commands.run(&guest_args, internal).await);
@@ -207,7 +230,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
                 }
                 running.stop();
             };
-            serve(http, &args, stop).await?;
+            serve(http, args, stop).await?;
             let outcome = outcome.lock().expect("outcome lock").take();
             match outcome {
                 Some(outcome) => Ok(report(outcome)),
@@ -223,18 +246,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
             signal.await;
             Ok(0)
         }
-    };
-    running.stop();
-    if !running
-        .drain(Duration::from_secs(args.shutdown_grace))
-        .await
-    {
-        eprintln!(
-            "Warning: some event handlers were still running after {}s; stopped anyway",
-            args.shutdown_grace
-        );
     }
-    status
 }
 
 /// The compile cache folder, unless `--no-cache`.
