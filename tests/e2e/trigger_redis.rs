@@ -139,16 +139,25 @@ async fn the_trigger_resubscribes_after_the_server_restarts() {
     assert_eq!(kv_keys(&wisp).await, ["redis:before"]);
 
     let redis = Redis::start_on(port);
-    let stderr = wisp.wait_for_stderr("resubscribed");
-    assert!(stderr.contains("resubscribed"), "{stderr}");
+    // Both components' subscriptions come back.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while wisp.stderr_text().matches("resubscribed").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", wisp.stderr_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr = wisp.stderr_text();
     assert_eq!(redis.cli(&["publish", "events", "after"]), "1");
     let keys = wait_for_keys(&wisp, &["redis:after"]).await;
     assert_eq!(keys, ["redis:after", "redis:before"]);
-    assert_eq!(
-        stderr.matches("lost the connection").count(),
-        1,
-        "the outage is logged once, not per attempt: {stderr}"
-    );
+    // One subscription per component: each logs the outage once, not per attempt.
+    // (The component is the line's last field.)
+    for component in ["sub", "sub3"] {
+        let lost = stderr
+            .lines()
+            .filter(|l| l.contains("lost the connection") && l.ends_with(component))
+            .count();
+        assert_eq!(lost, 1, "{component}: {stderr}");
+    }
 }
 
 #[tokio::test]
@@ -249,4 +258,48 @@ async fn a_burst_past_the_instance_limit_and_its_queue_waits_instead_of_being_dr
         "{}",
         wisp.stderr_text()
     );
+}
+
+#[tokio::test]
+async fn a_tls_server_is_verified_with_the_components_client_tls_settings() {
+    let ca = crate::servers::TestCa::new();
+    let redis = Redis::start_tls(&ca);
+    let host = format!("localhost:{}", redis.port);
+    let app = redis_app(&format!("rediss://{host}"));
+    ca.write_to(app.path());
+    // The test CA is not trusted by default, and the server wants a client certificate.
+    let err = up_fails(&["-f", &app.manifest()]);
+    assert!(
+        err.contains(&format!("cannot subscribe on rediss://{host}")),
+        "{err}"
+    );
+    let mut config = String::new();
+    for component in ["sub", "sub3"] {
+        config.push_str(&format!(
+            "[[client_tls]]\ncomponent_ids = [\"{component}\"]\nhosts = [\"{host}\"]\n\
+             ca_roots_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\n\
+             client_private_key_file = \"client.key\"\n"
+        ));
+    }
+    let runtime_config = app.write_runtime_config(&config);
+    let wisp = Wisp::start(&[
+        "-f",
+        &app.manifest(),
+        "--runtime-config-file",
+        &runtime_config,
+    ]);
+    let file = |name: &str| app.path().join(name).display().to_string();
+    let (ca_file, cert, key) = (file("ca.pem"), file("client.pem"), file("client.key"));
+    let tls = [
+        "--tls", "--cacert", &ca_file, "--cert", &cert, "--key", &key,
+    ];
+    let publish = |channel: &str, message: &str| {
+        let mut args = tls.to_vec();
+        args.extend(["publish", channel, message]);
+        redis.cli(&args)
+    };
+    assert_eq!(publish("events", "secure"), "1");
+    assert_eq!(publish("events3", "secure"), "1");
+    let keys = wait_for_keys(&wisp, &["redis:secure", "redis3:secure"]).await;
+    assert_eq!(keys, ["redis3:secure", "redis:secure"]);
 }

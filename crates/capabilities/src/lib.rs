@@ -107,6 +107,20 @@ impl AppCapabilities {
             .clone()
     }
 
+    /// A Redis client for `url` with `component`'s `[[client_tls]]` settings for its
+    /// host (CA roots, client certificate) when it is a `rediss://` URL. Triggers
+    /// subscribe with their component's settings.
+    pub fn redis_client(&self, component: &str, url: &str) -> redis::RedisResult<redis::Client> {
+        let plain = redis::Client::open(url)?;
+        match plain.get_connection_info().addr() {
+            redis::ConnectionAddr::TcpTls { host, port, .. } => {
+                let tls = self.tls.for_component(component).for_host(host, *port);
+                redis_client::client(url, &tls)
+            }
+            _ => Ok(plain),
+        }
+    }
+
     /// Renders an app-level template (a trigger's address or channel, say) with the
     /// app's variables; the error names the first variable without a value.
     pub fn render(&self, template: &str) -> Result<String, wisp_manifest::template::RenderError> {

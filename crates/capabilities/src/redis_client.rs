@@ -14,28 +14,32 @@ use tokio::sync::OnceCell;
 /// How long to wait for Redis to accept a connection or answer a command.
 pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A client for `url`, with `tls`'s CA roots and client certificate for `rediss://`
+/// when it is a `[[client_tls]]` entry (the redis crate's default roots otherwise).
+pub fn client(url: &str, tls: &TlsSettings) -> redis::RedisResult<redis::Client> {
+    if tls.is_default() {
+        return redis::Client::open(url);
+    }
+    // The redis crate takes PEM; an entry's CA roots replace its default roots.
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: tls
+                .identity_pem
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: tls.ca_roots_pem.clone(),
+        },
+    )
+}
+
 /// Connects to `url` (with `tls` for `rediss://`), failing if Redis cannot be reached
 /// within [`REDIS_TIMEOUT`].
 pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionManager> {
-    let client = if tls.is_default() {
-        redis::Client::open(url)
-    } else {
-        // The redis crate takes PEM; an entry's CA roots replace its default roots.
-        redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: tls
-                    .identity_pem
-                    .as_ref()
-                    .map(|(cert, key)| redis::ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.clone(),
-                    }),
-                root_cert: tls.ca_roots_pem.clone(),
-            },
-        )
-    }
-    .map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+    let client = client(url, tls).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(REDIS_TIMEOUT))

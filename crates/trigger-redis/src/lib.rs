@@ -11,6 +11,7 @@ mod subscription;
 
 use guest::RedisExport;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -82,11 +83,19 @@ pub(crate) struct Handler {
     pub(crate) in_flight: Arc<Semaphore>,
 }
 
-/// The app's Redis triggers, grouped by server address and channel.
+/// One subscription to be made: a server and the channels its component listens to.
+struct Server {
+    client: redis::Client,
+    /// Channel → the handlers a message on it runs.
+    channels: BTreeMap<String, Vec<Handler>>,
+}
+
+/// The app's Redis triggers, grouped by server address and component (each component
+/// connects with its own TLS settings) and then by channel.
 pub struct RedisTrigger {
     runtime: Arc<AppRuntime>,
-    /// Address → channel → the handlers a message on it runs.
-    servers: BTreeMap<String, BTreeMap<String, Vec<Handler>>>,
+    /// (address, component id) → its subscription.
+    servers: BTreeMap<(String, String), Server>,
 }
 
 impl RedisTrigger {
@@ -97,13 +106,16 @@ impl RedisTrigger {
 
     /// The app's Redis triggers, their addresses and channels rendered with `render` (the
     /// app's variables) and their components checked against what `runtime` loaded;
-    /// `None` when the app has none.
+    /// `None` when the app has none. `client(component, address)` makes the client a
+    /// component's subscription connects with (its `[[client_tls]]` settings for a
+    /// `rediss://` server).
     pub fn new(
         runtime: Arc<AppRuntime>,
         app: &App,
         render: impl Fn(&str) -> Result<String, RenderError>,
+        client: impl Fn(&str, &str) -> redis::RedisResult<redis::Client>,
     ) -> Result<Option<Self>, LoadError> {
-        let mut servers: BTreeMap<String, BTreeMap<String, Vec<Handler>>> = BTreeMap::new();
+        let mut servers: BTreeMap<(String, String), Server> = BTreeMap::new();
         for trigger in &app.triggers {
             let TriggerConfig::Redis(config) = &trigger.config else {
                 continue;
@@ -117,11 +129,6 @@ impl RedisTrigger {
             };
             let address = rendered("address", &config.address)?;
             let channel = rendered("channel", &config.channel)?;
-            subscription::check_address(&address).map_err(|reason| LoadError::Address {
-                trigger: trigger.id.clone(),
-                address: address.clone(),
-                reason,
-            })?;
             let component = runtime
                 .index_of(&trigger.component)
                 .ok_or_else(|| LoadError::NotLoaded(trigger.id.clone()))?;
@@ -129,28 +136,45 @@ impl RedisTrigger {
                 .ok_or_else(|| LoadError::NotRedisHandler {
                     id: trigger.component.clone(),
                 })?;
-            servers
-                .entry(address)
-                .or_default()
-                .entry(channel)
-                .or_default()
-                .push(Handler {
-                    trigger: trigger.id.clone(),
-                    component,
-                    export: Arc::new(export),
-                    in_flight: Arc::new(Semaphore::new(
-                        runtime.component(component).limits().max_instances as usize,
-                    )),
-                });
+            let key = (address, trigger.component.clone());
+            let server = match servers.entry(key) {
+                Entry::Occupied(server) => server.into_mut(),
+                Entry::Vacant(slot) => {
+                    let client = client(&trigger.component, &slot.key().0).map_err(|e| {
+                        LoadError::Address {
+                            trigger: trigger.id.clone(),
+                            address: slot.key().0.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    slot.insert(Server {
+                        client,
+                        channels: BTreeMap::new(),
+                    })
+                }
+            };
+            server.channels.entry(channel).or_default().push(Handler {
+                trigger: trigger.id.clone(),
+                component,
+                export: Arc::new(export),
+                in_flight: Arc::new(Semaphore::new(
+                    runtime.component(component).limits().max_instances as usize,
+                )),
+            });
         }
         Ok((!servers.is_empty()).then_some(Self { runtime, servers }))
     }
 
-    /// Each subscription, as `(address, channel)`, for the banner.
-    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.servers.iter().flat_map(|(address, channels)| {
-            channels.keys().map(move |c| (address.as_str(), c.as_str()))
-        })
+    /// Each subscription, as `(address, channel, component id)`, for the banner.
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.servers
+            .iter()
+            .flat_map(|((address, component), server)| {
+                server
+                    .channels
+                    .keys()
+                    .map(move |c| (address.as_str(), c.as_str(), component.as_str()))
+            })
     }
 
     /// Subscribes on every server now (an unreachable one is an error: nothing is
@@ -164,22 +188,24 @@ impl RedisTrigger {
         tasks: TaskTracker,
     ) -> Result<(), ConnectError> {
         let mut connected = Vec::new();
-        for (address, channels) in self.servers {
-            let names: Vec<String> = channels.keys().cloned().collect();
-            let stream = subscription::subscribe(&address, &names)
+        for ((address, component), server) in self.servers {
+            let names: Vec<String> = server.channels.keys().cloned().collect();
+            let stream = subscription::subscribe(&server.client, &names)
                 .await
                 .map_err(|reason| ConnectError {
                     address: address.clone(),
                     reason,
                 })?;
-            connected.push((address, channels, stream));
+            connected.push((address, component, server, stream));
         }
-        for (address, channels, stream) in connected {
+        for (address, component, server, stream) in connected {
             let subscription = subscription::Subscription {
                 runtime: self.runtime.clone(),
                 internal: internal.clone(),
                 address,
-                channels,
+                component,
+                client: server.client,
+                channels: server.channels,
                 tasks: tasks.clone(),
             };
             tasks.spawn(subscription.serve(stream, shutdown.clone()));

@@ -21,16 +21,11 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Whether `address` is a URL the Redis client accepts.
-pub(crate) fn check_address(address: &str) -> Result<(), String> {
-    redis::Client::open(address)
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-/// Connects to `address` and subscribes to `channels`, within [`CONNECT_TIMEOUT`].
-pub(crate) async fn subscribe(address: &str, channels: &[String]) -> Result<PubSub, String> {
-    let client = redis::Client::open(address).map_err(|e| e.to_string())?;
+/// Connects with `client` and subscribes to `channels`, within [`CONNECT_TIMEOUT`].
+pub(crate) async fn subscribe(
+    client: &redis::Client,
+    channels: &[String],
+) -> Result<PubSub, String> {
     let connect = async {
         let mut pubsub = client.get_async_pubsub().await?;
         for channel in channels {
@@ -50,6 +45,10 @@ pub(crate) struct Subscription {
     pub(crate) runtime: Arc<AppRuntime>,
     pub(crate) internal: Option<Arc<dyn InternalHttp>>,
     pub(crate) address: String,
+    /// The component whose subscription this is (for the logs).
+    pub(crate) component: String,
+    /// The client it (re)connects with.
+    pub(crate) client: redis::Client,
     /// Channel → the handlers a message on it runs.
     pub(crate) channels: BTreeMap<String, Vec<Handler>>,
     /// Where handler runs are spawned, so shutdown can wait for them.
@@ -86,6 +85,7 @@ impl Subscription {
             }
             tracing::warn!(
                 address = %self.address,
+                component = %self.component,
                 "redis trigger: lost the connection to the server; reconnecting"
             );
             match self.reconnect(&shutdown).await {
@@ -105,13 +105,21 @@ impl Subscription {
                 () = shutdown.cancelled() => return None,
                 () = tokio::time::sleep(delay) => {}
             }
-            match subscribe(&self.address, &names).await {
+            match subscribe(&self.client, &names).await {
                 Ok(pubsub) => {
-                    tracing::info!(address = %self.address, "redis trigger: resubscribed");
+                    tracing::info!(
+                        address = %self.address,
+                        component = %self.component,
+                        "redis trigger: resubscribed"
+                    );
                     return Some(pubsub);
                 }
                 Err(e) => {
-                    tracing::debug!(address = %self.address, "redis trigger: reconnect failed: {e}");
+                    tracing::debug!(
+                        address = %self.address,
+                        component = %self.component,
+                        "redis trigger: reconnect failed: {e}"
+                    );
                     delay = (delay * 2).min(MAX_BACKOFF);
                 }
             }

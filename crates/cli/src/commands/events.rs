@@ -40,8 +40,10 @@ impl EventTriggers {
         };
         let mut banner = String::new();
         if let Some(redis) = self.redis {
-            for (address, channel) in redis.subscriptions() {
-                banner.push_str(&format!("Redis: channel `{channel}` on {address}\n"));
+            for (address, channel, component) in redis.subscriptions() {
+                banner.push_str(&format!(
+                    "Redis: channel `{channel}` on {address} ({component})\n"
+                ));
             }
             running
                 .started(redis.start(

@@ -164,7 +164,9 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let commands = CommandTrigger::new(runtime.clone(), &app)?;
     let render = |text: &str| capabilities.render(text);
     let events = EventTriggers {
-        redis: RedisTrigger::new(runtime.clone(), &app, render)?,
+        redis: RedisTrigger::new(runtime.clone(), &app, render, |component, address| {
+            capabilities.redis_client(component, address)
+        })?,
         cron: CronTrigger::new(runtime.clone(), &app)?,
         mqtt: MqttTrigger::new(runtime, &app, render, |component, host, port| {
             capabilities.client_tls(component, host, port)
