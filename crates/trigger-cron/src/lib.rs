@@ -149,14 +149,18 @@ impl CronTrigger {
 
 /// Parses a schedule the way the Spin cron trigger reads it (seconds first; a
 /// five-field schedule starts at minutes).
+/// A schedule that parses but never fires (the 31st of February) is refused too.
 fn parse(trigger: &str, expression: &str) -> Result<Cron, LoadError> {
-    croner::parser::CronParser::new()
+    let refused = |reason: String| LoadError::Expression {
+        trigger: trigger.to_owned(),
+        expression: expression.to_owned(),
+        reason,
+    };
+    let cron = croner::parser::CronParser::new()
         .parse(expression)
-        .map_err(|e| LoadError::Expression {
-            trigger: trigger.to_owned(),
-            expression: expression.to_owned(),
-            reason: e.to_string(),
-        })
+        .map_err(|e| refused(e.to_string()))?;
+    next_tick(&cron, Utc::now()).map_err(|e| refused(format!("it never fires ({e})")))?;
+    Ok(cron)
 }
 
 /// The schedule's first time strictly after `after`, on a whole second (croner keeps
