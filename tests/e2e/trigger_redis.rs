@@ -303,3 +303,27 @@ async fn a_tls_server_is_verified_with_the_components_client_tls_settings() {
     let keys = wait_for_keys(&wisp, &["redis:secure", "redis3:secure"]).await;
     assert_eq!(keys, ["redis3:secure", "redis:secure"]);
 }
+
+#[tokio::test]
+async fn a_server_that_stops_answering_is_noticed_by_its_pings_and_reconnected() {
+    let redis = Redis::start();
+    let app = redis_app(&redis.url());
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    // For 25 s the server keeps the socket open but answers nothing, as behind a
+    // partition: only the subscription's pings (every 10 s, 5 s to answer) can tell.
+    // (CLIENT UNPAUSE would wait for the pause itself: the pause just runs out.)
+    assert_eq!(redis.cli(&["client", "pause", "25000", "ALL"]), "OK");
+    let deadline = Instant::now() + Duration::from_secs(24);
+    while !wisp.stderr_text().contains("lost the connection") {
+        assert!(Instant::now() < deadline, "{}", wisp.stderr_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while wisp.stderr_text().matches("resubscribed").count() < 2 {
+        assert!(Instant::now() < deadline, "{}", wisp.stderr_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(redis.cli(&["publish", "events", "after-pause"]), "1");
+    let keys = wait_for_keys(&wisp, &["redis:after-pause"]).await;
+    assert!(keys.contains(&"redis:after-pause".to_owned()), "{keys:?}");
+}

@@ -3,7 +3,7 @@
 
 use crate::Handler;
 use futures::StreamExt;
-use redis::aio::PubSub;
+use redis::aio::{PubSub, PubSubSink, PubSubStream};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,10 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a subscription pings its server.
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a ping may go unanswered before the connection counts as lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects with `client` and subscribes to `channels`, within [`CONNECT_TIMEOUT`].
 pub(crate) async fn subscribe(
@@ -57,30 +61,13 @@ pub(crate) struct Subscription {
 
 impl Subscription {
     /// Serves messages until `shutdown` is cancelled, reconnecting whenever the server
-    /// goes away; then unsubscribes.
-    pub(crate) async fn serve(self, mut pubsub: PubSub, shutdown: CancellationToken) {
+    /// goes away (or stops answering pings); then unsubscribes.
+    pub(crate) async fn serve(self, pubsub: PubSub, shutdown: CancellationToken) {
+        let (mut sink, mut stream) = pubsub.split();
         loop {
-            let lost = {
-                let mut messages = pubsub.on_message();
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = shutdown.cancelled() => break false,
-                        message = messages.next() => match message {
-                            Some(message) => {
-                                if !self.dispatch(&message, &shutdown).await {
-                                    break false;
-                                }
-                            }
-                            None => break true,
-                        },
-                    }
-                }
-            };
-            if !lost {
+            if !self.read(&mut sink, &mut stream, &shutdown).await {
                 let names: Vec<&String> = self.channels.keys().collect();
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), pubsub.unsubscribe(names)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.unsubscribe(names)).await;
                 return;
             }
             tracing::warn!(
@@ -89,8 +76,44 @@ impl Subscription {
                 "redis trigger: lost the connection to the server; reconnecting"
             );
             match self.reconnect(&shutdown).await {
-                Some(again) => pubsub = again,
+                Some(again) => (sink, stream) = again.split(),
                 None => return,
+            }
+        }
+    }
+
+    /// Hands messages to their handlers until shutdown (`false`) or until the
+    /// connection is lost (`true`): closed, or a ping unanswered. The pings find a
+    /// server that vanished without closing the socket (a partition, a NAT that forgot
+    /// the connection), which a subscriber that only reads would wait on forever.
+    async fn read(
+        &self,
+        sink: &mut PubSubSink,
+        stream: &mut PubSubStream,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let start = tokio::time::Instant::now() + PING_INTERVAL;
+        let mut ping = tokio::time::interval_at(start, PING_INTERVAL);
+        // After a long wait for a free instance, one ping, not a burst of them.
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return false,
+                message = stream.next() => match message {
+                    Some(message) => {
+                        if !self.dispatch(&message, shutdown).await {
+                            return false;
+                        }
+                    }
+                    None => return true,
+                },
+                _ = ping.tick() => {
+                    let answer = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>());
+                    if !matches!(answer.await, Ok(Ok(_))) {
+                        return true;
+                    }
+                }
             }
         }
     }
