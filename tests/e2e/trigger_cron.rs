@@ -36,6 +36,23 @@ environment = {{ MODE = "{mode}" }}
     ))
 }
 
+/// An app whose one trigger is an every-second schedule running `source` as `tick`.
+fn cron_only_app(source: &std::path::Path) -> AppDir {
+    AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "cron-only"
+[[trigger.cron]]
+cron_expression = "* * * * * *"
+component = "tick"
+[component.tick]
+source = {}
+key_value_stores = ["default"]
+"#,
+        toml_path(source)
+    ))
+}
+
 /// The scheduled times (Unix seconds) the ticks recorded, in order.
 fn tick_times(keys: &[String]) -> Vec<u64> {
     let mut times: Vec<u64> = keys
@@ -161,20 +178,7 @@ fn a_malformed_schedule_is_refused_before_anything_loads() {
 
 #[test]
 fn an_events_only_app_starts_no_listener_and_stops_cleanly() {
-    let g = guests();
-    let app = AppDir::new(&format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "cron-only"
-[[trigger.cron]]
-cron_expression = "* * * * * *"
-component = "tick"
-[component.tick]
-source = {}
-key_value_stores = ["default"]
-"#,
-        toml_path(&g.cron_tick)
-    ));
+    let app = cron_only_app(&guests().cron_tick);
     let mut wisp = Wisp::start(&["-f", &app.manifest()]);
     assert!(wisp.addr.is_empty());
     assert!(!wisp.stdout_text().contains("Serving"));
@@ -184,22 +188,10 @@ key_value_stores = ["default"]
 
 #[test]
 fn a_component_without_the_cron_handler_is_refused() {
-    let g = guests();
-    let app = AppDir::new(&format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "wrong"
-[[trigger.cron]]
-cron_expression = "* * * * * *"
-component = "web"
-[component.web]
-source = {}
-"#,
-        toml_path(&g.spin_app)
-    ));
+    let app = cron_only_app(&guests().spin_app);
     let err = up_fails(&["-f", &app.manifest()]);
     assert!(
-        err.contains("component `web` does not export `fermyon:spin-cron/spin-cron@2.0.0`"),
+        err.contains("component `tick` does not export `fermyon:spin-cron/spin-cron@2.0.0`"),
         "{err}"
     );
 }
