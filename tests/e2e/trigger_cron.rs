@@ -4,7 +4,7 @@
 
 use crate::harness::{AppDir, Wisp, guests, toml_path, up_fails};
 use crate::servers::Redis;
-use crate::trigger_redis::wait_for_keys;
+use crate::trigger_redis::{store_reader, wait_for_keys};
 use std::time::{Duration, Instant};
 
 /// An app with an HTTP route reading the default store (`web`) and the cron guest
@@ -16,22 +16,16 @@ fn cron_app(schedule: &str, mode: &str, extra: &str) -> AppDir {
 [application]
 name = "cron-events"
 
-[[trigger.http]]
-route = "/..."
-component = "web"
 [[trigger.cron]]
 cron_expression = "{schedule}"
 component = "tick"
 
-[component.web]
-source = {web}
-key_value_stores = ["default"]
 [component.tick]
 source = {tick}
 key_value_stores = ["default"]
 environment = {{ MODE = "{mode}" }}
-{extra}"#,
-        web = toml_path(&g.spin_app),
+{web}{extra}"#,
+        web = store_reader(),
         tick = toml_path(&g.cron_tick),
     ))
 }

@@ -5,7 +5,7 @@
 
 use crate::harness::{AppDir, Wisp, free_port, guests, toml_path, up_fails};
 use crate::servers::{Mosquitto, TestCa};
-use crate::trigger_redis::wait_for_keys;
+use crate::trigger_redis::{store_reader, wait_for_keys};
 use std::time::{Duration, Instant};
 
 /// An app with an HTTP route reading the default store (`web`) and the MQTT guest on
@@ -21,7 +21,6 @@ fn mqtt_app_with(port: u16, guest: &std::path::Path) -> AppDir {
 
 /// [`mqtt_app`] with the broker at `address` and `guest` as the MQTT component.
 fn mqtt_app_at(address: &str, guest: &std::path::Path) -> AppDir {
-    let g = guests();
     AppDir::new(&format!(
         r#"spin_manifest_version = 2
 [application]
@@ -35,9 +34,6 @@ keep_alive_interval = 30
 mqtt_user = {{ default = "{user}" }}
 mqtt_password = {{ default = "{password}", secret = true }}
 
-[[trigger.http]]
-route = "/..."
-component = "web"
 [[trigger.mqtt]]
 topic = "things/#"
 qos = 0
@@ -47,16 +43,13 @@ topic = "orders/#"
 qos = "1"
 component = "sub"
 
-[component.web]
-source = {web}
-key_value_stores = ["default"]
 [component.sub]
 source = {sub}
 key_value_stores = ["default"]
-"#,
+{web}"#,
         user = Mosquitto::USER.0,
         password = Mosquitto::USER.1,
-        web = toml_path(&g.spin_app),
+        web = store_reader(),
         sub = toml_path(guest),
     ))
 }

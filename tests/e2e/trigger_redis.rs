@@ -21,9 +21,6 @@ address = "{{{{ redis_address }}}}"
 [variables]
 redis_address = {{ default = "{address}" }}
 
-[[trigger.http]]
-route = "/..."
-component = "web"
 [[trigger.redis]]
 channel = "events"
 component = "sub"
@@ -31,20 +28,27 @@ component = "sub"
 channel = "events3"
 component = "sub3"
 
-[component.web]
-source = {web}
-key_value_stores = ["default"]
 [component.sub]
 source = {sub}
 key_value_stores = ["default"]
 [component.sub3]
 source = {sub3}
 key_value_stores = ["default"]
-"#,
-        web = toml_path(&g.spin_app),
+{web}"#,
+        web = store_reader(),
         sub = toml_path(&g.redis_sub),
         sub3 = toml_path(&g.redis_sub_p3),
     ))
+}
+
+/// The `web` component every event test app carries: an HTTP route (`/...`) on the
+/// default store, through which a test reads what the handlers wrote.
+pub fn store_reader() -> String {
+    format!(
+        "[[trigger.http]]\nroute = \"/...\"\ncomponent = \"web\"\n\
+         [component.web]\nsource = {}\nkey_value_stores = [\"default\"]\n",
+        toml_path(&guests().spin_app)
+    )
 }
 
 /// The default store's keys, as the app's HTTP route lists them.
