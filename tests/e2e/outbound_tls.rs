@@ -1,7 +1,8 @@
-//! Redis (`rediss://`), MQTT (`mqtts://`) and MySQL (`?require_ssl=true`) over TLS from a
-//! real spin-sdk guest to real servers given a throwaway CA: the server is verified
-//! against a `[[client_tls]]` entry's CA roots (and refused without them), and the
-//! entry's client certificate is presented where the server demands one.
+//! Redis (`rediss://`), MQTT (`mqtts://`), MySQL (`?require_ssl=true`) and PostgreSQL
+//! (`sslmode=require`) over TLS from a real spin-sdk guest to real servers given a
+//! throwaway CA: the server is verified against a `[[client_tls]]` entry's CA roots (and
+//! refused without them), and the entry's client certificate is presented where the
+//! server demands one.
 
 use crate::harness::*;
 use crate::servers::TestCa;
@@ -107,4 +108,30 @@ async fn mysql_with_require_ssl_verifies_the_server() {
         get(&wisp.url(&open("?require_ssl=true"))).await,
         (200, "opened".into())
     );
+}
+
+#[tokio::test]
+async fn postgres_verifies_the_server_and_presents_the_client_certificate() {
+    let ca = TestCa::new();
+    let pg = Postgres::start_mutual_tls(&ca);
+    let host = format!("localhost:{}", pg.port);
+    let app = spin_app(&format!("\"postgres://{host}\""));
+    ca.write_to(app.path());
+    let addr = format!("postgres://postgres@{host}/postgres?sslmode=require");
+    let open = format!("/?op=pg-open&addr={}", encode(&addr));
+
+    for (config, why) in [
+        (None, "the test CA is not trusted"),
+        (
+            Some(client_tls(&host, false)),
+            "the server demands a client certificate",
+        ),
+    ] {
+        let wisp = start_app(&app, config.as_deref());
+        let (status, body) = get(&wisp.url(&open)).await;
+        assert_eq!(status, 500, "{why}: {body}");
+        assert!(body.contains("ConnectionFailed"), "{why}: {body}");
+    }
+    let wisp = start_app(&app, Some(&client_tls(&host, true)));
+    assert_eq!(get(&wisp.url(&open)).await, (200, "opened".into()));
 }

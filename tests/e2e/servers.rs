@@ -128,15 +128,21 @@ impl Postgres {
     /// where it is missing). As root, it runs as the `postgres` user: the server refuses
     /// to run as root.
     pub fn start() -> Postgres {
-        Self::start_with(None)
+        Self::start_with(None, false)
     }
 
     /// Like [`Postgres::start`], with `ssl = on` serving `ca`'s server certificate.
     pub fn start_tls(ca: &TestCa) -> Postgres {
-        Self::start_with(Some(ca))
+        Self::start_with(Some(ca), false)
     }
 
-    fn start_with(tls: Option<&TestCa>) -> Postgres {
+    /// Like [`Postgres::start_tls`], accepting only TLS connections that present a
+    /// client certificate `ca` signed.
+    pub fn start_mutual_tls(ca: &TestCa) -> Postgres {
+        Self::start_with(Some(ca), true)
+    }
+
+    fn start_with(tls: Option<&TestCa>, client_auth: bool) -> Postgres {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL is not installed (scripts/test installs it)")
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -178,14 +184,16 @@ impl Postgres {
         let mut ssl_args = Vec::new();
         if let Some(ca) = tls {
             let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            let root = dir.path().join("ca.crt");
             std::fs::write(&cert, &ca.server_cert_pem).unwrap();
             std::fs::write(&key, &ca.server_key_pem).unwrap();
+            std::fs::write(&root, &ca.ca_pem).unwrap();
             // The server insists on a private key only its own user can read.
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
             if as_root {
                 let ok = Command::new("chown")
                     .arg("postgres:postgres")
-                    .args([&cert, &key])
+                    .args([&cert, &key, &root])
                     .status()
                     .unwrap()
                     .success();
@@ -198,7 +206,19 @@ impl Postgres {
                 format!("ssl_cert_file={}", cert.display()),
                 "-c".to_owned(),
                 format!("ssl_key_file={}", key.display()),
+                "-c".to_owned(),
+                format!("ssl_ca_file={}", root.display()),
             ];
+            if client_auth {
+                // TCP clients must speak TLS and present a certificate the CA signed.
+                std::fs::write(
+                    data.join("pg_hba.conf"),
+                    "local all all trust\n\
+                     hostssl all all 127.0.0.1/32 trust clientcert=verify-ca\n\
+                     hostssl all all ::1/128 trust clientcert=verify-ca\n",
+                )
+                .unwrap();
+            }
         }
         let port = free_port();
         let child = run_as(&bin.join("postgres"))

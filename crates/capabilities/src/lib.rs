@@ -9,14 +9,18 @@
 //! outbound interface and the engine's HTTP and socket hooks enforce, and its client TLS
 //! settings (`[[client_tls]]`).
 //!
-//! Each follows one shape: configuration (manifest + runtime config) → [`AppCapabilities`],
-//! built and validated once when the app loads → [`ComponentGrants`], what one component
-//! may use → [`InstanceCapabilities`], a cheap per-instance handle on those grants →
-//! [`add_to_linker`] for every interface version, all backed by one implementation.
+//! Each is one module implementing the `Capability` trait (`capability.rs`): it reads
+//! its configuration (manifest + runtime config) and builds its part of
+//! [`AppCapabilities`] once when the app loads, validating it → its part of
+//! [`ComponentGrants`], what one component may use → its part of
+//! [`InstanceCapabilities`], per-instance state beside a handle on those grants → its
+//! interfaces, every version, added to a linker for each engine kind, all backed by one
+//! implementation. The `capabilities!` list below is the one place they are registered.
 //! Nothing here knows about triggers.
 
 mod abandon;
 mod bindings;
+mod capability;
 
 /// Most bytes of rows one database statement may hand a guest (SQLite, PostgreSQL,
 /// MySQL). The rows are held by the host and then copied into the guest's memory, so a
@@ -38,14 +42,16 @@ mod sync_subset;
 pub mod tls;
 pub mod variables;
 
+pub use capability::{LinkerKind, ViewGetter};
 pub use runtime_config::RuntimeConfig;
+
+use capability::{Capability, LoadContext};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 use wisp_manifest::App;
-use wisp_manifest::outbound::OutboundPolicy;
 
 /// A capability configuration problem found while loading the app.
 #[derive(Debug, thiserror::Error)]
@@ -72,17 +78,29 @@ pub struct CapabilityOptions {
     pub variable_env: HashMap<String, String>,
 }
 
-/// App-wide capability state: every store, database and resolved variable, built once.
-pub struct AppCapabilities {
-    stores: HashMap<String, Arc<key_value::Store>>,
-    databases: HashMap<String, Arc<sqlite::Database>>,
-    variables: variables::AppVariables,
-    outbound: HashMap<String, Arc<OutboundPolicy>>,
-    redis: Arc<redis_client::RedisPool>,
-    postgres: Arc<postgres::PgPools>,
-    mysql: Arc<mysql::MysqlPools>,
+capability::capabilities! {
+    /// The app's resolved variables (`fermyon:spin/variables`, `spin:variables`,
+    /// `wasi:config/store`).
+    variables: Arc<variables::AppVariables>,
+    /// Each component's `[[client_tls]]` settings.
     tls: tls::AppTls,
+    /// Each component's `allowed_outbound_hosts`, with the runtime config's
+    /// `block_networks`.
+    outbound: outbound::OutboundPolicies,
+    /// The app's `[outbound_http]` client settings.
     outbound_http: OutboundHttpGrant,
+    /// Key-value stores by label.
+    stores: key_value::KeyValueStores,
+    /// SQLite databases by label.
+    databases: sqlite::SqliteDatabases,
+    /// Outbound Redis connections.
+    redis: Arc<redis_client::RedisPool>,
+    /// Outbound PostgreSQL pools.
+    postgres: Arc<postgres::PgPools>,
+    /// Outbound MySQL pools.
+    mysql: Arc<mysql::MysqlPools>,
+    /// Outbound MQTT sessions.
+    mqtt: mqtt::Mqtt,
 }
 
 /// The app's outbound HTTP client settings (`[outbound_http]`) and the app-wide
@@ -93,6 +111,42 @@ pub struct OutboundHttpGrant {
     pub connection_pooling: bool,
     /// Shared by every component of the app when `max_concurrent_requests` is set.
     pub in_flight: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+impl Capability for OutboundHttpGrant {
+    type Grant = Self;
+    type Instance = ();
+
+    async fn load(ctx: &LoadContext<'_>) -> Result<Self, CapabilityError> {
+        let http = ctx.options.runtime_config.outbound_http;
+        Ok(Self {
+            connection_pooling: http.connection_pooling,
+            in_flight: http
+                .max_concurrent_requests
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+        })
+    }
+
+    fn grant(&self, _: &wisp_manifest::Component) -> Self {
+        self.clone()
+    }
+
+    // `wasi:http` itself is the engine's: it links it with its own hooks.
+    fn add_to_linker<T: Send + 'static>(
+        _: &mut Linker<T>,
+        _: ViewGetter<T>,
+        _: LinkerKind,
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+/// How many connections of one kind an instance holds open (outbound Redis, MQTT), so
+/// one instance cannot open without bound.
+#[derive(Debug, Default)]
+pub struct OpenConnections {
+    /// Connections open now.
+    pub(crate) count: usize,
 }
 
 impl AppCapabilities {
@@ -127,106 +181,20 @@ impl AppCapabilities {
         self.variables.render(template)
     }
 
-    /// Opens every backend the app's components are granted and resolves variables.
-    /// A label granted to a component but served by nothing is an error naming it.
+    /// Resolves the app's variables, then builds every capability's state: opens every
+    /// backend the app's components are granted. A label granted to a component but
+    /// served by nothing is an error naming it.
     pub async fn load(app: &App, options: &CapabilityOptions) -> Result<Self, CapabilityError> {
-        let variables = variables::AppVariables::resolve(app, &options.variable_env)?;
-        let tls = tls::AppTls::load(&options.runtime_config.client_tls)
-            .map_err(CapabilityError::Config)?;
-        for id in tls.component_ids() {
-            if !app.components.iter().any(|c| c.id == id) {
-                tracing::warn!(
-                    "[[client_tls]] names component `{id}`, which the app does not have"
-                );
-            }
-        }
-        let http = options.runtime_config.outbound_http;
-        let mut caps = Self {
-            tls,
-            outbound_http: OutboundHttpGrant {
-                connection_pooling: http.connection_pooling,
-                in_flight: http
-                    .max_concurrent_requests
-                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
-            },
-            stores: HashMap::new(),
-            databases: HashMap::new(),
-            variables,
-            outbound: HashMap::new(),
-            redis: Arc::default(),
-            postgres: Arc::default(),
-            mysql: Arc::default(),
+        let variables = Arc::new(variables::AppVariables::resolve(
+            app,
+            &options.variable_env,
+        )?);
+        let ctx = LoadContext {
+            app,
+            options,
+            variables: &variables,
         };
-        let blocked = Arc::new(options.runtime_config.block_networks.clone());
-        for component in &app.components {
-            let policy =
-                outbound::resolve_policy(component, &caps.variables)?.with_blocked(blocked.clone());
-            caps.outbound.insert(component.id.clone(), Arc::new(policy));
-            let unserved = |kind: &str, table: &str, label: &str| {
-                CapabilityError::Config(format!(
-                    "component `{}` uses {kind} `{label}`, which no backend serves: \
-                     add `[{table}.{label}]` to a runtime config file (`--runtime-config-file`)",
-                    component.id
-                ))
-            };
-            for label in &component.key_value_stores {
-                if caps.open_store(label, options).await?.is_none() {
-                    return Err(unserved("key-value store", "key_value_store", label));
-                }
-            }
-            for label in &component.sqlite_databases {
-                if caps.open_database(label, options)?.is_none() {
-                    return Err(unserved("SQLite database", "sqlite_database", label));
-                }
-            }
-        }
-        Ok(caps)
-    }
-
-    /// The store `label`, opened on first use; `None` when nothing serves that label.
-    async fn open_store(
-        &mut self,
-        label: &str,
-        options: &CapabilityOptions,
-    ) -> Result<Option<Arc<key_value::Store>>, CapabilityError> {
-        if let Some(store) = self.stores.get(label) {
-            return Ok(Some(store.clone()));
-        }
-        let backend = match options.runtime_config.key_value_stores.get(label) {
-            Some(config) => key_value::Backend::open(label, config).await,
-            None if label == "default" => {
-                key_value::Backend::default_sqlite(&default_kv_path(&options.state_dir))
-            }
-            None => return Ok(None),
-        }
-        .map_err(|e| CapabilityError::Config(format!("key-value store `{label}`: {e:#}")))?;
-        let store = Arc::new(key_value::Store {
-            label: label.to_owned(),
-            backend,
-        });
-        self.stores.insert(label.to_owned(), store.clone());
-        Ok(Some(store))
-    }
-
-    /// The database `label`, opened on first use; `None` when nothing serves that label.
-    fn open_database(
-        &mut self,
-        label: &str,
-        options: &CapabilityOptions,
-    ) -> Result<Option<Arc<sqlite::Database>>, CapabilityError> {
-        if let Some(db) = self.databases.get(label) {
-            return Ok(Some(db.clone()));
-        }
-        let path = match options.runtime_config.sqlite_databases.get(label) {
-            Some(config) => config.path.clone(),
-            None if label == "default" => Some(default_sqlite_path(&options.state_dir)),
-            None => return Ok(None),
-        };
-        let db = sqlite::Database::open(label, path.as_deref())
-            .map_err(|e| CapabilityError::Config(format!("SQLite database `{label}`: {e:#}")))?;
-        let db = Arc::new(db);
-        self.databases.insert(label.to_owned(), db.clone());
-        Ok(Some(db))
+        Self::load_each(&ctx).await
     }
 
     /// Sets `pairs` in the default key-value store before serving (`--key-value`).
@@ -235,18 +203,7 @@ impl AppCapabilities {
         options: &CapabilityOptions,
         pairs: &[(String, String)],
     ) -> Result<(), CapabilityError> {
-        let store = self
-            .open_store("default", options)
-            .await?
-            .expect("`default` is always served");
-        for (key, value) in pairs {
-            store
-                .backend
-                .set(key, value.as_bytes())
-                .await
-                .map_err(|e| CapabilityError::Config(format!("--key-value {key}: {e}")))?;
-        }
-        Ok(())
+        self.stores.seed_default(options, pairs).await
     }
 
     /// Runs SQL against the default database before serving (`--sqlite`).
@@ -255,39 +212,23 @@ impl AppCapabilities {
         options: &CapabilityOptions,
         sql: &str,
     ) -> Result<(), CapabilityError> {
-        let db = self
-            .open_database("default", options)?
-            .expect("`default` is always served");
-        db.execute_batch_now(sql)
-            .map_err(|e| CapabilityError::Config(format!("--sqlite on database `default`: {e}")))
+        self.databases.run_default_sql(options, sql)
     }
+}
 
-    /// What `component` may use: only its own labels and variables.
-    pub fn grants_for(&self, component: &wisp_manifest::Component) -> ComponentGrants {
-        ComponentGrants {
-            stores: component
-                .key_value_stores
-                .iter()
-                .filter_map(|l| self.stores.get(l).map(|s| (l.clone(), s.clone())))
-                .collect(),
-            databases: component
-                .sqlite_databases
-                .iter()
-                .filter_map(|l| self.databases.get(l).map(|d| (l.clone(), d.clone())))
-                .collect(),
-            variables: self.variables.for_component(&component.id),
-            outbound: self
-                .outbound
-                .get(&component.id)
-                .cloned()
-                .unwrap_or_default(),
-            redis: self.redis.clone(),
-            postgres: self.postgres.clone(),
-            mysql: self.mysql.clone(),
-            tls: self.tls.for_component(&component.id),
-            outbound_http: self.outbound_http.clone(),
-        }
-    }
+/// The load error for a component granted a `label` of `kind` that nothing serves
+/// (`table` is the runtime config table that would serve it).
+pub(crate) fn unserved(
+    component: &wisp_manifest::Component,
+    kind: &str,
+    table: &str,
+    label: &str,
+) -> CapabilityError {
+    CapabilityError::Config(format!(
+        "component `{}` uses {kind} `{label}`, which no backend serves: \
+         add `[{table}.{label}]` to a runtime config file (`--runtime-config-file`)",
+        component.id
+    ))
 }
 
 /// The default key-value store's file in a state directory (Spin's name).
@@ -300,23 +241,9 @@ pub fn default_sqlite_path(state_dir: &Path) -> PathBuf {
     state_dir.join("sqlite_db.db")
 }
 
-/// What one component is granted; shared by all its instances.
-#[derive(Clone, Default)]
-pub struct ComponentGrants {
-    stores: HashMap<String, Arc<key_value::Store>>,
-    databases: HashMap<String, Arc<sqlite::Database>>,
-    variables: Arc<variables::ComponentVariables>,
-    outbound: Arc<OutboundPolicy>,
-    redis: Arc<redis_client::RedisPool>,
-    postgres: Arc<postgres::PgPools>,
-    mysql: Arc<mysql::MysqlPools>,
-    tls: Arc<tls::ComponentTls>,
-    outbound_http: OutboundHttpGrant,
-}
-
 impl ComponentGrants {
     /// Where this component may connect (`allowed_outbound_hosts`, resolved).
-    pub fn outbound(&self) -> &Arc<OutboundPolicy> {
+    pub fn outbound(&self) -> &Arc<wisp_manifest::outbound::OutboundPolicy> {
         &self.outbound
     }
 
@@ -328,27 +255,6 @@ impl ComponentGrants {
     /// The app's outbound HTTP client settings.
     pub fn outbound_http(&self) -> &OutboundHttpGrant {
         &self.outbound_http
-    }
-}
-
-/// Per-instance capability state: a handle on the component's grants.
-#[derive(Default)]
-pub struct InstanceCapabilities {
-    grants: Arc<ComponentGrants>,
-    /// Outbound Redis connections this instance holds open.
-    redis_connections: usize,
-    /// MQTT sessions this instance holds open.
-    mqtt_connections: usize,
-}
-
-impl InstanceCapabilities {
-    /// State for one instance of a component with `grants`.
-    pub fn new(grants: Arc<ComponentGrants>) -> Self {
-        Self {
-            grants,
-            redis_connections: 0,
-            mqtt_connections: 0,
-        }
     }
 }
 
@@ -371,9 +277,9 @@ impl HasData for CapabilitiesData {
 /// concurrency support: Spin 3's interfaces have `async` functions).
 pub fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> CapabilitiesView<'_>,
+    get: ViewGetter<T>,
 ) -> wasmtime::Result<()> {
-    bindings::Capabilities::add_to_linker::<T, CapabilitiesData>(linker, get)
+    add_capabilities_to_linker(linker, get, LinkerKind::Concurrent)
 }
 
 /// Adds the capability functions an engine without concurrency support can call:
@@ -383,22 +289,7 @@ pub fn add_to_linker<T: Send + 'static>(
 /// component-model-async.
 pub fn add_sync_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
-    get: fn(&mut T) -> CapabilitiesView<'_>,
+    get: ViewGetter<T>,
 ) -> wasmtime::Result<()> {
-    use bindings::fermyon::spin as v2;
-    use bindings::wasi::{config, keyvalue};
-    v2::key_value::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::sqlite::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::variables::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::redis::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::rdbms_types::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::postgres::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::mqtt::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    v2::mysql::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    bindings::spin::postgres3_0_0::postgres::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    keyvalue::store::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    keyvalue::atomics::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    keyvalue::batch::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    config::store::add_to_linker::<T, CapabilitiesData>(linker, get)?;
-    sync_subset::add_to_linker(linker, get)
+    add_capabilities_to_linker(linker, get, LinkerKind::Sync)
 }

@@ -41,13 +41,19 @@ macro_rules! sync_resource {
     };
 }
 
-/// Adds the non-`async` functions of `spin:postgres/postgres@4.2.0` and
-/// `spin:sqlite/sqlite@3.1.0` to `linker`.
-pub(crate) fn add_to_linker<T: Send + 'static>(
+/// Adds the non-`async` functions of `spin:postgres/postgres@4.2.0` to `linker`.
+pub(crate) fn add_postgres4<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> CapabilitiesView<'_>,
 ) -> wasmtime::Result<()> {
-    postgres4(&mut linker.instance("spin:postgres/postgres@4.2.0")?, get)?;
+    postgres4(&mut linker.instance("spin:postgres/postgres@4.2.0")?, get)
+}
+
+/// Adds the non-`async` functions of `spin:sqlite/sqlite@3.1.0` to `linker`.
+pub(crate) fn add_sqlite3<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> CapabilitiesView<'_>,
+) -> wasmtime::Result<()> {
     sqlite3(&mut linker.instance("spin:sqlite/sqlite@3.1.0")?, get)
 }
 

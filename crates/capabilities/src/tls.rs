@@ -203,6 +203,39 @@ impl AppTls {
     }
 }
 
+impl crate::capability::Capability for AppTls {
+    type Grant = Arc<ComponentTls>;
+    type Instance = ();
+
+    async fn load(
+        ctx: &crate::capability::LoadContext<'_>,
+    ) -> Result<Self, crate::CapabilityError> {
+        let tls = Self::load(&ctx.options.runtime_config.client_tls)
+            .map_err(crate::CapabilityError::Config)?;
+        for id in tls.component_ids() {
+            if !ctx.app.components.iter().any(|c| c.id == id) {
+                tracing::warn!(
+                    "[[client_tls]] names component `{id}`, which the app does not have"
+                );
+            }
+        }
+        Ok(tls)
+    }
+
+    fn grant(&self, component: &wisp_manifest::Component) -> Self::Grant {
+        self.for_component(&component.id)
+    }
+
+    // Settings, not interfaces: the clients that connect use them.
+    fn add_to_linker<T: Send + 'static>(
+        _: &mut wasmtime::component::Linker<T>,
+        _: crate::ViewGetter<T>,
+        _: crate::LinkerKind,
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     wisp_manifest::read::read_capped(path, wisp_manifest::read::MAX_TEXT_FILE)
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))

@@ -3,13 +3,16 @@
 //! rendered into each component's `variables` templates. A component sees only its own
 //! keys. Values are never logged: errors name variables, never their values.
 
-use crate::CapabilitiesView;
 use crate::bindings::fermyon::spin::variables as spin_v2;
 use crate::bindings::spin::variables::variables as spin_v3;
 use crate::bindings::wasi::config::store as wasi_config;
+use crate::capability::{Capability, LoadContext};
+use crate::{CapabilitiesData, CapabilitiesView, CapabilityError, LinkerKind, ViewGetter};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use wasmtime::component::Linker;
 use wisp_manifest::App;
+use wisp_manifest::Component;
 use wisp_manifest::template::{is_valid_variable_name, render};
 
 /// A variable problem found at load.
@@ -97,6 +100,32 @@ impl AppVariables {
     /// The variables of component `id`.
     pub fn for_component(&self, id: &str) -> Arc<ComponentVariables> {
         self.components.get(id).cloned().unwrap_or_default()
+    }
+}
+
+impl Capability for Arc<AppVariables> {
+    type Grant = Arc<ComponentVariables>;
+    type Instance = ();
+
+    async fn load(ctx: &LoadContext<'_>) -> Result<Self, CapabilityError> {
+        Ok(ctx.variables.clone())
+    }
+
+    fn grant(&self, component: &Component) -> Self::Grant {
+        self.for_component(&component.id)
+    }
+
+    fn add_to_linker<T: Send + 'static>(
+        linker: &mut Linker<T>,
+        get: ViewGetter<T>,
+        kind: LinkerKind,
+    ) -> wasmtime::Result<()> {
+        spin_v2::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+        wasi_config::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+        if kind == LinkerKind::Concurrent {
+            spin_v3::add_to_linker::<T, CapabilitiesData>(linker, get)?;
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@ mod host_v3;
 mod memory;
 mod redis_backend;
 mod sqlite_backend;
+mod stores;
 
 use crate::runtime_config::KeyValueBackendConfig;
 use std::path::Path;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 pub use memory::MemoryKv;
 pub use redis_backend::RedisKv;
 pub use sqlite_backend::SqliteKv;
+pub use stores::KeyValueStores;
 
 /// A backend failure, reported to the guest as the interface's `other(...)` error.
 #[derive(Debug, Clone, thiserror::Error)]

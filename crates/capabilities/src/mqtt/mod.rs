@@ -8,7 +8,7 @@
 //! wire (QoS 0), acknowledged (QoS 1, `PUBACK`) or completed (QoS 2, `PUBCOMP`).
 
 use crate::ComponentGrants;
-use crate::outbound::OutboundDenied;
+use crate::outbound::{OutboundDenied, first_connected};
 use rumqttc::{
     AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS,
 };
@@ -16,7 +16,6 @@ use rumqttc::{TlsConfiguration, Transport};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use wisp_manifest::outbound::OutboundTarget;
 
 /// How long `open` waits for the broker's `CONNACK` and `publish` for its completion.
 const MQTT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +23,24 @@ const MQTT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 16;
 /// Messages the client queues before `publish` waits.
 const CLIENT_QUEUE: usize = 64;
+
+/// The MQTT capability: no app state (sessions are per guest connection), an open
+/// session count per instance.
+#[derive(Clone, Default)]
+pub struct Mqtt;
+
+crate::capability::shared_capability!(
+    Mqtt,
+    instance: crate::OpenConnections,
+    |linker, get, kind| {
+        use crate::CapabilitiesData as D;
+        crate::bindings::fermyon::spin::mqtt::add_to_linker::<T, D>(linker, get)?;
+        if kind == crate::LinkerKind::Concurrent {
+            crate::bindings::spin::mqtt::mqtt::add_to_linker::<T, D>(linker, get)?;
+        }
+        Ok(())
+    }
+);
 
 /// The `connection` resource of both versions: one MQTT session, shared so a publish
 /// can await without holding the instance's table.
@@ -43,10 +60,13 @@ pub(crate) enum MqttErr {
     Other(String),
 }
 
-/// Options for `target`, reached as `address` (`mqtt://host:port[?client_id=…]`); a
-/// missing client id gets a unique one, as brokers require one per session.
+/// Options for a session to `host` (one of the checked addresses of `address`, or its
+/// name for TLS, which rumqttc verifies the broker's certificate against), reached as
+/// `address` (`mqtt://host:port[?client_id=…]`); a missing client id gets a unique one,
+/// as brokers require one per session.
 fn options(
-    target: &OutboundTarget,
+    host: String,
+    port: u16,
     address: &str,
     username: String,
     password: String,
@@ -66,7 +86,7 @@ fn options(
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             format!("wisp-{}-{n}", std::process::id())
         });
-    let mut opts = MqttOptions::new(client_id, target.host.clone(), target.port);
+    let mut opts = MqttOptions::new(client_id, host, port);
     // The protocol's floor is 5 s; 0 would mean "no keep-alive", which rumqttc refuses.
     opts.set_keep_alive(Duration::from_secs(keep_alive_secs.max(5)));
     if !username.is_empty() {
@@ -146,27 +166,37 @@ async fn open(
     keep_alive_secs: u64,
 ) -> Result<MqttConnection, MqttErr> {
     let schemes = ["mqtt", "tcp", "mqtts"];
-    let target = match crate::outbound::allowed_target(&grants.outbound, address, &schemes).await {
-        Ok(target) => target,
+    let checked = match grants.outbound_target(address, &schemes).await {
+        Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
             tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
             return Err(MqttErr::InvalidAddress);
         }
-        Err(OutboundDenied::Blocked(denial)) => {
-            return Err(MqttErr::ConnectionFailed(denial.to_string()));
-        }
+        Err(denied) => return Err(MqttErr::ConnectionFailed(denied.to_string())),
     };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(MqttErr::TooManyConnections);
     }
-    let mut opts = options(&target, address, username, password, keep_alive_secs);
-    if target.scheme == "mqtts" {
-        let tls = grants.tls.for_host(&target.host, target.port);
-        opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            tls.config.clone(),
-        )));
-    }
-    Ok(MqttConnection(Arc::new(Session::connect(opts).await?)))
+    let tls = checked.target.scheme == "mqtts";
+    let session = first_connected(checked.hosts(!tls), |host| {
+        let (user, pass) = (username.clone(), password.clone());
+        let mut opts = options(
+            host,
+            checked.target.port,
+            address,
+            user,
+            pass,
+            keep_alive_secs,
+        );
+        if tls {
+            opts.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                checked.tls.config.clone(),
+            )));
+        }
+        Session::connect(opts)
+    })
+    .await?;
+    Ok(MqttConnection(Arc::new(session)))
 }
 
 impl MqttConnection {

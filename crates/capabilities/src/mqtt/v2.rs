@@ -19,7 +19,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
     ) -> wasmtime::Result<Result<Resource<MqttConnection>, v2::Error>> {
         let opened = open(
             &self.caps.grants,
-            self.caps.mqtt_connections,
+            self.caps.mqtt.count,
             &address,
             username,
             password,
@@ -28,7 +28,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
         .await;
         match opened {
             Ok(conn) => {
-                self.caps.mqtt_connections += 1;
+                self.caps.mqtt.count += 1;
                 Ok(Ok(self.table.push(conn)?))
             }
             Err(e) => Ok(Err(e.into())),
@@ -51,7 +51,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
 
     async fn drop(&mut self, conn: Resource<MqttConnection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?.close();
-        self.caps.mqtt_connections = self.caps.mqtt_connections.saturating_sub(1);
+        self.caps.mqtt.count = self.caps.mqtt.count.saturating_sub(1);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ impl v3::Host for CapabilitiesView<'_> {}
 impl v3::HostConnection for CapabilitiesView<'_> {
     async fn drop(&mut self, conn: Resource<MqttConnection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?.close();
-        self.caps.mqtt_connections = self.caps.mqtt_connections.saturating_sub(1);
+        self.caps.mqtt.count = self.caps.mqtt.count.saturating_sub(1);
         Ok(())
     }
 }
@@ -27,7 +27,7 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
     ) -> wasmtime::Result<Result<Resource<MqttConnection>, v3::Error>> {
         let (grants, count) = a.with(|mut v| {
             let v = v.get();
-            (v.caps.grants.clone(), v.caps.mqtt_connections)
+            (v.caps.grants.clone(), v.caps.mqtt.count)
         });
         let opened = open(
             &grants,
@@ -41,7 +41,7 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
         match opened {
             Ok(conn) => a.with(|mut v| {
                 let v = v.get();
-                v.caps.mqtt_connections += 1;
+                v.caps.mqtt.count += 1;
                 Ok(Ok(v.table.push(conn)?))
             }),
             Err(e) => Ok(Err(e.into())),

@@ -11,8 +11,7 @@
 use crate::ComponentGrants;
 use crate::abandon::OnAbandon;
 use crate::bindings::fermyon::spin::rdbms_types as rdbms;
-use crate::outbound::OutboundDenied;
-use crate::tls::TlsSettings;
+use crate::outbound::{CheckedTarget, OutboundDenied, first_connected};
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{
@@ -30,21 +29,43 @@ const POOL_SIZE: usize = 16;
 /// The character set number MySQL gives binary (non-text) columns.
 const BINARY_CHARSET: u16 = 63;
 
+crate::capability::shared_capability!(
+    Arc<MysqlPools>,
+    instance: (),
+    |linker, get, kind| {
+        use crate::CapabilitiesData as D;
+        use crate::bindings::fermyon::spin as v2;
+        v2::rdbms_types::add_to_linker::<T, D>(linker, get)?;
+        v2::mysql::add_to_linker::<T, D>(linker, get)?;
+        if kind == crate::LinkerKind::Concurrent {
+            crate::bindings::spin::mysql::mysql::add_to_linker::<T, D>(linker, get)?;
+        }
+        Ok(())
+    }
+);
+
 /// One pool per MySQL URL and TLS setting, shared by every instance of the app.
 #[derive(Default)]
 pub struct MysqlPools {
-    by_url: Mutex<HashMap<(String, usize), Pool>>,
+    by_target: Mutex<HashMap<PoolKey, Pool>>,
 }
 
+/// A pool's URL, the id of its TLS setting and the checked address it connects to.
+type PoolKey = (String, usize, String);
+
 impl MysqlPools {
-    fn pool(&self, url: &str, tls: &TlsSettings) -> Result<Pool, String> {
-        let mut pools = self.by_url.lock().expect("mysql pools lock");
-        let key = (url.to_owned(), tls.id);
+    /// The pool for `url` connecting to `host`, one of `checked`'s addresses (TLS still
+    /// verifies the server against the URL's host name), with its TLS settings.
+    fn pool(&self, url: &str, checked: &CheckedTarget, host: String) -> Result<Pool, String> {
+        let tls = &checked.tls;
+        let mut pools = self.by_target.lock().expect("mysql pools lock");
+        let key = (url.to_owned(), tls.id, host.clone());
         if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
         let opts = Opts::from_url(url).map_err(|e| e.to_string())?;
         let ssl = opts.ssl_opts().cloned().map(|ssl| {
+            let ssl = ssl.with_danger_tls_hostname_override(Some(checked.target.host.clone()));
             if tls.is_default() {
                 return ssl;
             }
@@ -66,11 +87,14 @@ impl MysqlPools {
             }
         });
         let constraints = PoolConstraints::new(0, POOL_SIZE).expect("0 <= POOL_SIZE");
-        let opts = OptsBuilder::from_opts(opts).ssl_opts(ssl).pool_opts(
-            PoolOpts::default()
-                .with_constraints(constraints)
-                .with_reset_connection(true),
-        );
+        let opts = OptsBuilder::from_opts(opts)
+            .ip_or_hostname(host)
+            .ssl_opts(ssl)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_reset_connection(true),
+            );
         let pool = Pool::new(opts);
         pools.insert(key, pool.clone());
         Ok(pool)
@@ -240,9 +264,8 @@ fn params(values: Vec<rdbms::ParameterValue>) -> Params {
 
 /// Opens a pooled connection to `address` if the component's grant allows it.
 async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection, rdbms::Error> {
-    let target = match crate::outbound::allowed_target(&grants.outbound, address, &["mysql"]).await
-    {
-        Ok(target) => target,
+    let checked = match grants.outbound_target(address, &["mysql"]).await {
+        Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
             tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
             return Err(rdbms::Error::ConnectionFailed(
@@ -251,25 +274,25 @@ async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection
                     .into(),
             ));
         }
-        Err(OutboundDenied::Blocked(denial)) => {
-            return Err(rdbms::Error::ConnectionFailed(denial.to_string()));
-        }
+        Err(denied) => return Err(rdbms::Error::ConnectionFailed(denied.to_string())),
     };
-    let tls = grants.tls.for_host(&target.host, target.port);
-    let pool = grants
-        .mysql
-        .pool(address, &tls)
-        .map_err(rdbms::Error::ConnectionFailed)?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
-        Ok(Ok(conn)) => Ok(MysqlConnection {
-            conn: Arc::new(tokio::sync::Mutex::new(conn)),
-            pool,
-        }),
-        Ok(Err(e)) => Err(rdbms::Error::ConnectionFailed(e.to_string())),
-        Err(_) => Err(rdbms::Error::ConnectionFailed(
-            "timed out connecting".into(),
-        )),
-    }
+    first_connected(checked.hosts(true), |host| async {
+        let pool = grants
+            .mysql
+            .pool(address, &checked, host)
+            .map_err(rdbms::Error::ConnectionFailed)?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, pool.get_conn()).await {
+            Ok(Ok(conn)) => Ok(MysqlConnection {
+                conn: Arc::new(tokio::sync::Mutex::new(conn)),
+                pool,
+            }),
+            Ok(Err(e)) => Err(rdbms::Error::ConnectionFailed(e.to_string())),
+            Err(_) => Err(rdbms::Error::ConnectionFailed(
+                "timed out connecting".into(),
+            )),
+        }
+    })
+    .await
 }
 
 impl MysqlConnection {

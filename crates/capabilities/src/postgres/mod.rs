@@ -17,42 +17,90 @@ mod v2;
 mod v3;
 mod v4;
 
+use crate::ComponentGrants;
 use crate::abandon::OnAbandon;
-use crate::outbound::OutboundDenied;
+use crate::outbound::{CheckedTarget, OutboundDenied};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::types::ToSql;
 use tokio_postgres_rustls::MakeRustlsConnect;
 pub(crate) use types::{Cell, ColType, Param};
-use wisp_manifest::outbound::OutboundPolicy;
 
 /// How long to wait for a connection from the pool (connecting included).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per URL across the app.
 const POOL_SIZE: usize = 16;
 
-/// One pool per PostgreSQL URL and CA root, shared by every instance of the app.
+crate::capability::shared_capability!(
+    Arc<PgPools>,
+    instance: (),
+    |linker, get, kind| {
+        use crate::CapabilitiesData as D;
+        use crate::bindings::fermyon::spin as v2;
+        use crate::bindings::spin::{postgres3_0_0, postgres4_2_0};
+        v2::rdbms_types::add_to_linker::<T, D>(linker, get)?;
+        v2::postgres::add_to_linker::<T, D>(linker, get)?;
+        postgres3_0_0::postgres::add_to_linker::<T, D>(linker, get)?;
+        match kind {
+            crate::LinkerKind::Concurrent => {
+                postgres4_2_0::postgres::add_to_linker::<T, D>(linker, get)
+            }
+            crate::LinkerKind::Sync => crate::sync_subset::add_postgres4(linker, get),
+        }
+    }
+);
+
+/// One pool per PostgreSQL URL, TLS setting, CA root and checked address, shared by
+/// every instance of the app.
 #[derive(Default)]
 pub struct PgPools {
     by_target: Mutex<HashMap<PoolKey, (Pool, MakeRustlsConnect)>>,
 }
 
-/// A pool's URL and the extra CA root its connections trust.
-type PoolKey = (String, Option<String>);
+/// A pool's URL, the id of its `[[client_tls]]` setting, the extra CA root its
+/// connections trust, and the checked addresses they connect to.
+type PoolKey = (String, usize, Option<String>, Vec<IpAddr>);
 
 impl PgPools {
-    /// The pool for `url` and `ca_root`, and the TLS connector its connections use
-    /// (cancel requests need one too).
-    fn pool(&self, url: &str, ca_root: Option<&str>) -> Result<(Pool, MakeRustlsConnect), String> {
-        let key = (url.to_owned(), ca_root.map(str::to_owned));
+    /// The pool for `url` as `checked` allowed it, with `ca_root` trusted besides, and
+    /// the TLS connector its connections use (cancel requests need one too).
+    /// Connections go to the checked addresses, tried in turn; TLS verifies the server
+    /// against the URL's host name.
+    fn pool(
+        &self,
+        url: &str,
+        checked: &CheckedTarget,
+        ca_root: Option<&str>,
+    ) -> Result<(Pool, MakeRustlsConnect), String> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+        // One (host, hostaddr) pair per checked address: the client tries them in order,
+        // verifying TLS against the host of each.
+        let host = match config.get_hosts() {
+            [tokio_postgres::config::Host::Tcp(host)] if config.get_hostaddrs().is_empty() => {
+                host.clone()
+            }
+            _ => return Err("the address must name exactly one host".into()),
+        };
+        for (i, &ip) in checked.addresses.iter().enumerate() {
+            if i > 0 {
+                config.host(&host);
+            }
+            config.hostaddr(ip);
+        }
+        let key = (
+            url.to_owned(),
+            checked.tls.id,
+            ca_root.map(str::to_owned),
+            checked.addresses.clone(),
+        );
         let mut pools = self.by_target.lock().expect("postgres pools lock");
         if let Some(pool) = pools.get(&key) {
             return Ok(pool.clone());
         }
-        let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
-        let tls = tls::connector(ca_root)?;
+        let tls = tls::connector(&checked.tls, ca_root)?;
         let manager = Manager::from_config(
             config,
             tls.clone(),
@@ -172,15 +220,17 @@ fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
 }
 
-/// Opens a pooled connection to `address` if `policy` grants it.
+/// Opens a pooled connection to `address` if the component's grant allows it.
 pub(crate) async fn open(
-    policy: &OutboundPolicy,
-    pools: &PgPools,
+    grants: &ComponentGrants,
     address: &str,
     ca_root: Option<&str>,
 ) -> Result<PgConnection, PgError> {
-    match crate::outbound::allowed_target(policy, address, &["postgres", "postgresql"]).await {
-        Ok(_) => {}
+    let checked = match grants
+        .outbound_target(address, &["postgres", "postgresql"])
+        .await
+    {
+        Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
             tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
             return Err(PgError::ConnectionFailed(
@@ -189,12 +239,11 @@ pub(crate) async fn open(
                     .into(),
             ));
         }
-        Err(OutboundDenied::Blocked(denial)) => {
-            return Err(PgError::ConnectionFailed(denial.to_string()));
-        }
-    }
-    let (pool, tls) = pools
-        .pool(address, ca_root)
+        Err(denied) => return Err(PgError::ConnectionFailed(denied.to_string())),
+    };
+    let (pool, tls) = grants
+        .postgres
+        .pool(address, &checked, ca_root)
         .map_err(PgError::ConnectionFailed)?;
     let client = pool
         .get()
@@ -213,8 +262,7 @@ impl crate::CapabilitiesView<'_> {
         address: &str,
         ca_root: Option<&str>,
     ) -> Result<PgConnection, PgError> {
-        let grants = &self.caps.grants;
-        open(&grants.outbound, &grants.postgres, address, ca_root).await
+        open(&self.caps.grants, address, ca_root).await
     }
 }
 

@@ -266,14 +266,8 @@ async fn open_async<U>(
     address: String,
     ca_root: Option<String>,
 ) -> wasmtime::Result<Result<Resource<PgConnection>, E>> {
-    let (policy, pools) = a.with(|mut v| {
-        let v = v.get();
-        (
-            v.caps.grants.outbound.clone(),
-            v.caps.grants.postgres.clone(),
-        )
-    });
-    match open(&policy, &pools, &address, ca_root.as_deref()).await {
+    let grants = a.with(|mut v| v.get().caps.grants.clone());
+    match open(&grants, &address, ca_root.as_deref()).await {
         Ok(conn) => a.with(|mut v| Ok(Ok(v.get().table.push(conn)?))),
         Err(e) => Ok(Err(e.into())),
     }

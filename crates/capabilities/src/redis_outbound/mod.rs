@@ -12,6 +12,19 @@ use redis::{AsyncCommands, Value};
 /// How many Redis connections one instance may hold open at once.
 pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 64;
 
+crate::capability::shared_capability!(
+    std::sync::Arc<crate::redis_client::RedisPool>,
+    instance: crate::OpenConnections,
+    |linker, get, kind| {
+        use crate::CapabilitiesData as D;
+        crate::bindings::fermyon::spin::redis::add_to_linker::<T, D>(linker, get)?;
+        if kind == crate::LinkerKind::Concurrent {
+            crate::bindings::spin::redis::redis::add_to_linker::<T, D>(linker, get)?;
+        }
+        Ok(())
+    }
+);
+
 /// The `connection` resource of both versions: a handle on a pooled connection.
 pub struct RedisConnection(ConnectionManager);
 
@@ -82,22 +95,21 @@ async fn connect(
     address: &str,
 ) -> Result<ConnectionManager, RedisErr> {
     let schemes = ["redis", "rediss"];
-    let target = match crate::outbound::allowed_target(&grants.outbound, address, &schemes).await {
-        Ok(target) => target,
+    let checked = match grants.outbound_target(address, &schemes).await {
+        Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
             tracing::debug!("outbound Redis denied by allowed_outbound_hosts");
             return Err(RedisErr::InvalidAddress);
         }
-        // `invalid-address` carries no text; `other` names the rule that refused it.
-        Err(OutboundDenied::Blocked(denial)) => return Err(RedisErr::Other(denial.to_string())),
+        // `invalid-address` carries no text; `other` says why (the rule that refused it).
+        Err(denied) => return Err(RedisErr::Other(denied.to_string())),
     };
     if open >= MAX_CONNECTIONS_PER_INSTANCE {
         return Err(RedisErr::TooManyConnections);
     }
-    let tls = grants.tls.for_host(&target.host, target.port);
     grants
         .redis
-        .get(address, &tls)
+        .get_checked(address, &checked)
         .await
         .map_err(|e| RedisErr::Other(format!("{e:#}")))
 }

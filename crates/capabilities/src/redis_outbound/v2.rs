@@ -22,10 +22,10 @@ impl v2::Host for CapabilitiesView<'_> {}
 
 impl v2::HostConnection for CapabilitiesView<'_> {
     async fn open(&mut self, address: String) -> R<Resource<RedisConnection>> {
-        let opened = connect(&self.caps.grants, self.caps.redis_connections, &address).await;
+        let opened = connect(&self.caps.grants, self.caps.redis.count, &address).await;
         match opened {
             Ok(c) => {
-                self.caps.redis_connections += 1;
+                self.caps.redis.count += 1;
                 Ok(Ok(self.table.push(RedisConnection(c))?))
             }
             Err(e) => Ok(Err(e.into())),
@@ -111,7 +111,7 @@ impl v2::HostConnection for CapabilitiesView<'_> {
 
     async fn drop(&mut self, conn: Resource<RedisConnection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
-        self.caps.redis_connections = self.caps.redis_connections.saturating_sub(1);
+        self.caps.redis.count = self.caps.redis.count.saturating_sub(1);
         Ok(())
     }
 }

@@ -24,7 +24,7 @@ impl v3::Host for CapabilitiesView<'_> {}
 impl v3::HostConnection for CapabilitiesView<'_> {
     async fn drop(&mut self, conn: Resource<RedisConnection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
-        self.caps.redis_connections = self.caps.redis_connections.saturating_sub(1);
+        self.caps.redis.count = self.caps.redis.count.saturating_sub(1);
         Ok(())
     }
 }
@@ -33,12 +33,12 @@ impl<U> v3::HostConnectionWithStore<U> for CapabilitiesData {
     async fn open(a: &Accessor<U, Self>, address: String) -> R<Resource<RedisConnection>> {
         let (grants, open) = a.with(|mut v| {
             let v = v.get();
-            (v.caps.grants.clone(), v.caps.redis_connections)
+            (v.caps.grants.clone(), v.caps.redis.count)
         });
         match connect(&grants, open, &address).await {
             Ok(c) => a.with(|mut v| {
                 let v = v.get();
-                v.caps.redis_connections += 1;
+                v.caps.redis.count += 1;
                 Ok(Ok(v.table.push(RedisConnection(c))?))
             }),
             Err(e) => Ok(Err(e.into())),

@@ -2,8 +2,10 @@
 //! (`v3.rs`). A component opens only the labels in its `sqlite_databases`; `default` is a file in the state directory, other labels come
 //! from the runtime config. Every column type round-trips exactly.
 
+mod databases;
 mod v3;
 
+pub use databases::SqliteDatabases;
 pub use v3::ConnectionV3;
 
 use crate::CapabilitiesView;
