@@ -104,3 +104,74 @@ async fn wasi_0_3_instances_are_reused_one_request_at_a_time_when_asked() {
         assert!(["1", "2", "3"].contains(&n.as_str()), "{n}");
     }
 }
+
+/// `(started, in_flight)` from the p3 guest's `overlap` answer.
+fn overlap(body: &str) -> (u32, u32) {
+    let field = |name: &str| -> u32 {
+        body.split(' ')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {body:?}"))
+    };
+    (field("started"), field("in_flight"))
+}
+
+/// An app whose one WASI 0.3 component shares each instance between up to 4 requests.
+fn shared_app(timeout: &str) -> AppDir {
+    let p3 = toml_path(&guests().p3_app);
+    AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"shared3\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"shared\"\n\
+         [component.shared]\nsource = {p3}\n\
+         [component.shared.limits]\ninstance_reuse = 100\ninstance_concurrency = 4\n\
+         timeout = \"{timeout}\"\n"
+    ))
+}
+
+#[tokio::test]
+async fn wasi_0_3_instances_serve_concurrent_requests_when_asked() {
+    let app = shared_app("30s");
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let url = |ms: u32| wisp.url(&format!("/?op=overlap&ms={ms}"));
+    // The first request makes the instance, which then waits for more.
+    let (status, body) = get(&url(0)).await;
+    assert_eq!((status, overlap(&body)), (200, (1, 1)), "{body}");
+    // Four requests that overlap in time, sent one after another: each joins the
+    // instance the earlier ones are still waiting in.
+    let mut waiting = Vec::new();
+    for ms in [1_600, 1_400, 1_200, 1_000] {
+        waiting.push(tokio::spawn(get_owned(url(ms))));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // With four in flight the instance is full: a fifth gets an instance of its own.
+    let (status, body) = get(&url(0)).await;
+    assert_eq!((status, overlap(&body)), (200, (1, 1)), "{body}");
+    let mut seen = Vec::new();
+    for request in waiting {
+        let (status, body) = request.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        seen.push(overlap(&body));
+    }
+    assert_eq!(seen, [(2, 1), (3, 2), (4, 3), (5, 4)]);
+}
+
+#[tokio::test]
+async fn a_trap_or_timeout_on_a_shared_instance_fails_the_requests_it_was_serving() {
+    let app = shared_app("2s");
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let url = |op: &str| wisp.url(&format!("/?op={op}"));
+    // A trap ends the instance at once; a busy loop holds it (and the request waiting
+    // beside it) until the timeout ends it, and both report the timeout.
+    for (op, status) in [("trap", 500), ("loop", 504)] {
+        assert_eq!(get(&url("overlap&ms=0")).await.0, 200);
+        // A request waiting in the one instance, then a failing one beside it.
+        let waiting = tokio::spawn(get_owned(url("overlap&ms=1500")));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(get(&url(op)).await.0, status, "{op}");
+        let (got, body) = waiting.await.unwrap();
+        assert_eq!(got, status, "{op}: the instance ended under it: {body}");
+        // The next request gets a fresh instance, and it answers.
+        let (got, body) = get(&url("overlap&ms=0")).await;
+        assert_eq!((got, overlap(&body)), (200, (1, 1)), "{op}: {body}");
+    }
+}

@@ -77,9 +77,12 @@ pub struct InstanceLimits {
     pub timeout: Duration,
     /// Concurrent instances of one component.
     pub max_instances: u32,
-    /// Sequential requests one instance may serve before it is dropped
+    /// Requests one instance may serve before it is dropped
     /// (1: a fresh instance for every request, the default).
     pub instance_reuse: u32,
+    /// Requests one reused WASI 0.3 HTTP instance may serve at the same time
+    /// (1, the default: one at a time).
+    pub instance_concurrency: u32,
     /// Instances one request to this component may cause through service chaining,
     /// over its whole life (the first instance not counted).
     pub max_fanout: u32,
@@ -92,6 +95,7 @@ impl InstanceLimits {
         timeout: Duration::from_secs(30),
         max_instances: default_instances_per_component(DEFAULT_MAX_INSTANCES),
         instance_reuse: 1,
+        instance_concurrency: 1,
         max_fanout: DEFAULT_MAX_FANOUT,
     };
 
@@ -102,6 +106,9 @@ impl InstanceLimits {
             timeout: overrides.timeout.unwrap_or(self.timeout),
             max_instances: overrides.max_instances.unwrap_or(self.max_instances),
             instance_reuse: overrides.instance_reuse.unwrap_or(self.instance_reuse),
+            instance_concurrency: overrides
+                .instance_concurrency
+                .unwrap_or(self.instance_concurrency),
             max_fanout: self.max_fanout,
         }
     }

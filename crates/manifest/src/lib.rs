@@ -440,6 +440,12 @@ impl Loader<'_> {
                         .instance_reuse
                         .map(|n| positive(n).ok_or_else(|| bad("instance_reuse", positive_why(n))))
                         .transpose()?,
+                    instance_concurrency: l
+                        .instance_concurrency
+                        .map(|n| {
+                            positive(n).ok_or_else(|| bad("instance_concurrency", positive_why(n)))
+                        })
+                        .transpose()?,
                 }
             }
         };

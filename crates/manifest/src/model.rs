@@ -124,6 +124,8 @@ pub struct Limits {
     pub max_instances: Option<u32>,
     /// Sequential requests one instance may serve (1: a fresh instance each).
     pub instance_reuse: Option<u32>,
+    /// Requests one WASI 0.3 instance may serve at the same time (with reuse).
+    pub instance_concurrency: Option<u32>,
 }
 
 /// A `files` entry.

@@ -371,6 +371,8 @@ pub(crate) struct RawLimits {
     pub max_instances: Option<i64>,
     #[serde(default)]
     pub instance_reuse: Option<i64>,
+    #[serde(default)]
+    pub instance_concurrency: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

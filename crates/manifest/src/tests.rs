@@ -347,7 +347,7 @@ fn bare_component_serves_everything() {
 #[test]
 fn component_limits_parse_and_are_checked() {
     let app = parse_str(&format!(
-        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\nmemory = \"16MiB\"\ntimeout = \"1500ms\"\nmax_instances = 4\ninstance_reuse = 50\n"
+        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\nmemory = \"16MiB\"\ntimeout = \"1500ms\"\nmax_instances = 4\ninstance_reuse = 50\ninstance_concurrency = 8\n"
     ))
     .unwrap();
     let l = app.components[0].limits;
@@ -355,11 +355,19 @@ fn component_limits_parse_and_are_checked() {
     assert_eq!(l.timeout, Some(std::time::Duration::from_millis(1500)));
     assert_eq!(l.max_instances, Some(4));
     assert_eq!(l.instance_reuse, Some(50));
+    assert_eq!(l.instance_concurrency, Some(8));
     let e = err_of(&format!(
         "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\ninstance_reuse = -2\n"
     ));
     assert!(
         e.contains("`component.a.limits.instance_reuse`") && e.contains("positive whole number"),
+        "{e}"
+    );
+    let e = err_of(&format!(
+        "{HEAD}[component.a]\nsource = \"a.wasm\"\n[component.a.limits]\ninstance_concurrency = 0\n"
+    ));
+    assert!(
+        e.contains("`component.a.limits.instance_concurrency`"),
         "{e}"
     );
     let e = err_of(&format!(

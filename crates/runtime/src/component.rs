@@ -63,6 +63,21 @@ impl LoadedComponent {
         }
     }
 
+    /// A new store for one of its instances, for an event at `chain` whose guest gets
+    /// `args` as its argv.
+    pub fn new_store(
+        &self,
+        chain: wisp_engine::ChainContext,
+        args: &[String],
+    ) -> Result<wasmtime::Store<HostState>, crate::LeaseError> {
+        wisp_engine::WispEngine::new_store(self.pre.engine(), &self.grants, chain, args).map_err(
+            |source| crate::LeaseError::Store {
+                component: self.id.to_string(),
+                source,
+            },
+        )
+    }
+
     /// The limits its instances run under.
     pub fn limits(&self) -> InstanceLimits {
         self.grants.limits()

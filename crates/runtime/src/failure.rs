@@ -35,7 +35,7 @@ impl GuestFailure {
     }
 
     /// Sorts an error from instantiating or calling a guest.
-    fn classify(error: wasmtime::Error) -> Self {
+    pub fn classify(error: wasmtime::Error) -> Self {
         if error.is::<wasmtime::PoolConcurrencyLimitError>() {
             Self::PoolExhausted
         } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
@@ -51,7 +51,7 @@ impl GuestFailure {
     }
 
     /// Logs the failure once, at the level it deserves.
-    fn log(&self, component: &str) {
+    pub fn log(&self, component: &str) {
         match self {
             Self::Timeout(_) => tracing::error!(component, "guest {self}"),
             Self::PoolExhausted => tracing::warn!(component, "instance pool exhausted"),

@@ -40,8 +40,13 @@ pub struct Lease {
     /// Events the instance served before this one.
     pub(crate) served: u32,
     pub(crate) reuse: Option<Arc<ReusePool>>,
-    /// The component's slot, and the slot of the component a chain started at: held as
-    /// long as the instance lives, streaming included.
+    /// Held as long as the instance lives, streaming included.
+    pub(crate) _admission: Admission,
+}
+
+/// An event's admission to its component: the component's slot, and the slot of the
+/// component a chain started at. Dropping it frees both.
+pub struct Admission {
     pub(crate) _permits: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
 }
 

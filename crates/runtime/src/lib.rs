@@ -15,7 +15,7 @@ mod reuse;
 pub use component::{LoadedComponent, MAX_QUEUED_PER_COMPONENT, QUEUE_TIMEOUT};
 pub use event::EventError;
 pub use failure::{GuestFailure, run_guarded};
-pub use lease::{Lease, LeaseError};
+pub use lease::{Admission, Lease, LeaseError};
 pub use reuse::IDLE_TIMEOUT;
 
 use std::sync::{Arc, Weak};
@@ -121,15 +121,8 @@ impl AppRuntime {
         chain: ChainContext,
         args: &[String],
     ) -> Result<Lease, LeaseError> {
+        let admission = self.admit(index, &chain).await?;
         let component = &self.components[index];
-        let busy = || LeaseError::Busy(component.id.to_string());
-        // Chained instances count against the component the chain started at too, so
-        // fanning out cannot take more of the pool than that component may hold.
-        let origin = match chain.budget.origin_slots_other_than(&component.slots) {
-            None => None,
-            Some(origin) => Some(origin.clone().try_acquire_owned().map_err(|_| busy())?),
-        };
-        let permit = component.acquire().await.ok_or_else(busy)?;
         let (store, instance, served) = match component.reuse.as_ref().and_then(|r| r.take()) {
             Some(kept) => {
                 let mut store = kept.store;
@@ -137,16 +130,7 @@ impl AppRuntime {
                 store.set_epoch_deadline(wisp_engine::EPOCH_SLICE_TICKS);
                 (store, Some(kept.instance), kept.served)
             }
-            None => {
-                let engine = component.pre.engine();
-                let store = WispEngine::new_store(engine, &component.grants, chain, args).map_err(
-                    |source| LeaseError::Store {
-                        component: component.id.to_string(),
-                        source,
-                    },
-                )?;
-                (store, None, 0)
-            }
+            None => (component.new_store(chain, args)?, None, 0),
         };
         Ok(Lease {
             component: component.id.clone(),
@@ -156,6 +140,26 @@ impl AppRuntime {
             instance,
             served,
             reuse: component.reuse.clone(),
+            _admission: admission,
+        })
+    }
+
+    /// Admits one event at `chain` to the component at `index`: waits, bounded, for one
+    /// of its slots (and takes, without waiting, one of the slots of the component the
+    /// chain started at, when that is another). A trigger that runs the event on an
+    /// instance it shares between events holds the admission for as long as the event
+    /// runs; [`AppRuntime::lease`] takes one for its instance.
+    pub async fn admit(&self, index: usize, chain: &ChainContext) -> Result<Admission, LeaseError> {
+        let component = &self.components[index];
+        let busy = || LeaseError::Busy(component.id.to_string());
+        // Chained instances count against the component the chain started at too, so
+        // fanning out cannot take more of the pool than that component may hold.
+        let origin = match chain.budget.origin_slots_other_than(&component.slots) {
+            None => None,
+            Some(origin) => Some(origin.clone().try_acquire_owned().map_err(|_| busy())?),
+        };
+        let permit = component.acquire().await.ok_or_else(busy)?;
+        Ok(Admission {
             _permits: (permit, origin),
         })
     }

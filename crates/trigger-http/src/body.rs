@@ -194,3 +194,39 @@ impl Body for ResponseBody {
         }
     }
 }
+
+/// A body that holds its request's admission to the component until it has ended or is
+/// dropped, so a streaming response counts against `max_instances` while it streams.
+pub(crate) struct Admitted {
+    inner: HyperOutgoingBody,
+    _admission: wisp_runtime::Admission,
+}
+
+impl Admitted {
+    pub(crate) fn new(inner: HyperOutgoingBody, admission: wisp_runtime::Admission) -> Self {
+        Self {
+            inner,
+            _admission: admission,
+        }
+    }
+}
+
+impl Body for Admitted {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

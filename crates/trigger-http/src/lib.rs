@@ -5,6 +5,7 @@
 
 mod body;
 mod chain;
+mod concurrent;
 mod handler;
 mod headers;
 mod router;
@@ -14,6 +15,7 @@ pub use body::{LimitedBody, ResponseBody};
 pub use router::{RouteEntry, RouteMatch, Router};
 pub use server::{ListenerConfig, serve};
 
+use concurrent::SharedInstances;
 use handler::{Handler, Prepared};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -59,6 +61,8 @@ pub enum LoadError {
 struct HttpComponent {
     /// Its HTTP entry point (WASI 0.2 or 0.3).
     handler: Handler,
+    /// For a WASI 0.3 component whose instances serve several requests at a time.
+    shared: Option<SharedInstances>,
     /// The catch-all route it is reached through by id (`<id>.spin.internal`).
     internal_route: RouteEntry,
 }
@@ -103,8 +107,22 @@ impl HttpApp {
                 let pre = runtime.component(index).instance_pre();
                 let handler =
                     Handler::new(pre).ok_or_else(|| LoadError::NotHttp { id: id.clone() })?;
+                let limits = runtime.component(index).limits();
+                let shared = match &handler {
+                    Handler::P3(exports)
+                        if limits.instance_reuse > 1 && limits.instance_concurrency > 1 =>
+                    {
+                        Some(SharedInstances::new(
+                            runtime.clone(),
+                            index,
+                            exports.clone(),
+                        ))
+                    }
+                    _ => None,
+                };
                 components[index] = Some(HttpComponent {
                     handler,
+                    shared,
                     internal_route: RouteEntry::internal(index),
                 });
             }
@@ -215,18 +233,16 @@ impl HttpApp {
         let Some(component) = &self.components[index] else {
             return Err(StatusCode::NOT_FOUND);
         };
+        if let Some(shared) = &component.shared {
+            return self
+                .dispatch_shared(index, shared, req, body_too_large, chain)
+                .await;
+        }
         let mut lease = self
             .runtime
             .lease(index, chain)
             .await
-            .map_err(|e| match e {
-                // The runtime has logged why (queue full, or no slot in time).
-                LeaseError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-                LeaseError::Store { .. } => {
-                    tracing::error!("{e}");
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            })?;
+            .map_err(lease_status)?;
         let (prepared, receiver) =
             Prepared::new(&component.handler, lease.store(), req).map_err(|e| {
                 tracing::warn!(component = %lease.component(), "bad request: {e:#}");
@@ -253,6 +269,57 @@ impl HttpApp {
                 Err(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Err(Err(failure)) => Err(failure_status(&failure)),
+        }
+    }
+}
+
+impl HttpApp {
+    /// Runs the request on an instance the component shares between concurrent
+    /// requests: admitted to the component's slots like any request, the admission held
+    /// until the response body has been sent.
+    async fn dispatch_shared<B>(
+        &self,
+        index: usize,
+        shared: &SharedInstances,
+        req: Request<B>,
+        body_too_large: Arc<AtomicBool>,
+        chain: ChainContext,
+    ) -> Result<Response<ResponseBody>, StatusCode>
+    where
+        B: http_body::Body<Data = bytes::Bytes, Error = wasmtime_wasi_http::Error> + Send + 'static,
+    {
+        use http_body_util::BodyExt;
+        let admission = self
+            .runtime
+            .admit(index, &chain)
+            .await
+            .map_err(lease_status)?;
+        match shared.handle(chain, req.map(|b| b.boxed_unsync())).await {
+            Ok((resp, failed)) => {
+                let (parts, body) = resp.into_parts();
+                let body = body::Admitted::new(body, admission).boxed_unsync();
+                Ok(Response::from_parts(
+                    parts,
+                    ResponseBody::settle(body, failed).await,
+                ))
+            }
+            Err(_) if body_too_large.load(Ordering::Acquire) => Err(StatusCode::PAYLOAD_TOO_LARGE),
+            Err(failure) => {
+                failure.log(self.runtime.component(index).id());
+                Err(failure_status(&failure))
+            }
+        }
+    }
+}
+
+/// The status for a request that could not be given an instance.
+fn lease_status(e: LeaseError) -> StatusCode {
+    match e {
+        // The runtime has logged why (queue full, or no slot in time).
+        LeaseError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        LeaseError::Store { .. } => {
+            tracing::error!("{e}");
+            StatusCode::INTERNAL_SERVER_ERROR
         }
     }
 }

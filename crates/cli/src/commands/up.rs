@@ -69,6 +69,11 @@ pub struct UpArgs {
     /// instance_reuse` overrides it.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     instance_reuse: u32,
+    /// With instance reuse, a WASI 0.3 HTTP instance serves up to N requests at the same
+    /// time (default 1: one at a time); a trap or timeout then fails every request that
+    /// instance was serving. `[component.X.limits] instance_concurrency` overrides it.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    instance_concurrency: u32,
     /// Size cap of each guest log file (`<state-dir>/logs`); a full file is rotated to
     /// `.1`, so each stream keeps at most twice this.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = wisp_manifest::parse_size)]
@@ -275,6 +280,7 @@ fn grant_options(
                 wisp_engine::default_instances_per_component(args.max_instances),
             ),
             instance_reuse: args.instance_reuse,
+            instance_concurrency: args.instance_concurrency,
             max_fanout: args.max_fanout,
         },
         log_max_bytes: args.log_max_size,

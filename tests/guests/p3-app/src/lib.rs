@@ -169,6 +169,21 @@ async fn handle(req: Request) -> impl IntoResponse {
                 std::hint::black_box(&hoard);
             }
         }
+        // Waits `ms` milliseconds like `sleep`, and says how many requests this instance
+        // has started (`started`) and how many it was serving when this one began,
+        // this one included (`in_flight`): more than 1 only on a shared instance.
+        Some("overlap") => {
+            use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+            static STARTED: AtomicU32 = AtomicU32::new(0);
+            static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+            let started = STARTED.fetch_add(1, SeqCst) + 1;
+            let in_flight = IN_FLIGHT.fetch_add(1, SeqCst) + 1;
+            let ms: u64 = p("ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+            spin_sdk::time::sleep(std::time::Duration::from_millis(ms)).await;
+            IN_FLIGHT.fetch_sub(1, SeqCst);
+            let body = format!("started={started} in_flight={in_flight}");
+            (StatusCode::OK, body).into_response()
+        }
         // Waits `ms` milliseconds without blocking its instance's event loop.
         Some("sleep") => {
             let ms: u64 = p("ms").and_then(|v| v.parse().ok()).unwrap_or(0);
