@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instance reuse, measured: for the WASI 0.2 hello (examples/hello-rust) and the WASI 0.3
 # hello (examples/hello-p3-rust), a fresh instance per request against
-# `--instance-reuse 1000`, interleaved round by round so both see the same machine. The
+# `--instance-reuse 1000` (and, for WASI 0.3, with `--instance-concurrency 16`: one
+# instance serving up to 16 requests at a time), interleaved round by round so all see
+# the same machine. The
 # server is pinned to CPU 0 and `wrk -t1 -c64` to CPU 1; each line gives requests/s and
 # the server's CPU microseconds per request (from /proc/PID/stat), the figure that
 # carries over between noisy machines.
@@ -22,27 +24,7 @@ trap 'rm -rf "$cache"; kill $(jobs -p) 2>/dev/null || true' EXIT
 measure() {
     local label=$1 app=$2 path=$3
     shift 3
-    taskset -c 0 target/release/wisp up -f "$app" --listen 127.0.0.1:0 --cache-dir "$cache" "$@" \
-        >"$cache/out" 2>/dev/null &
-    local pid=$! addr=""
-    for _ in $(seq 100); do
-        addr=$(sed -n 's#^Serving http://##p' "$cache/out")
-        [ -n "$addr" ] && break
-        sleep 0.1
-    done
-    taskset -c 1 wrk -t1 -c64 -d3s "http://$addr$path" >/dev/null 2>&1
-    local t0 t1 out
-    t0=$(awk '{print $14+$15}' /proc/$pid/stat)
-    out=$(taskset -c 1 wrk -t1 -c64 -d"${duration}s" "http://$addr$path" 2>&1)
-    t1=$(awk '{print $14+$15}' /proc/$pid/stat)
-    kill $pid
-    wait $pid 2>/dev/null || true
-    local rps reqs errors
-    rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-    reqs=$(awk '/requests in/{print $1}' <<<"$out")
-    errors=$(grep -E "Socket errors|Non-2xx" <<<"$out" | tr '\n' ' ' || true)
-    printf '%-34s %10s req/s %8.1f CPU us/request %s\n' "$label" "$rps" \
-        "$(bc -l <<<"($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs")" "$errors"
+    wrk_cpu "$label" target/release/wisp "$app" "$path" "$cache" "$duration" "$@"
 }
 
 for round in $(seq "$rounds"); do
@@ -51,4 +33,6 @@ for round in $(seq "$rounds"); do
     measure "WASI 0.2 hello, --instance-reuse 1000" examples/hello-rust /hello --instance-reuse 1000
     measure "WASI 0.3 hello, fresh" examples/hello-p3-rust /hello/x
     measure "WASI 0.3 hello, --instance-reuse 1000" examples/hello-p3-rust /hello/x --instance-reuse 1000
+    measure "WASI 0.3 hello, reuse 1000, concurrency 16" examples/hello-p3-rust /hello/x \
+        --instance-reuse 1000 --instance-concurrency 16
 done

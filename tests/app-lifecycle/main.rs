@@ -1,7 +1,9 @@
 //! An app is a value: loaded, served and dropped while the process keeps running. Loading
 //! and dropping one a hundred times in one process (real guests, real key-value and
-//! SQLite files, instance reuse and its sweeper on) must leave the process's threads,
-//! open files and memory where they were. This is a test binary of its own, with this
+//! SQLite files, instance reuse and its sweeper on, a WASI 0.3 component whose instances
+//! are shared between concurrent requests) must leave the process's threads, open files
+//! and memory where they were, and hold no instance past the app's drop (the engine's
+//! pool has 32 slots: a hundred lingering instances would exhaust it). This is a test binary of its own, with this
 //! one test, because it measures the whole process.
 
 #[path = "../e2e/harness.rs"]
@@ -76,6 +78,7 @@ async fn load_serve_drop(engine: &Arc<WispEngine>, dir: &Path) {
         state_dir,
         limits: InstanceLimits {
             instance_reuse: 5,
+            instance_concurrency: 4,
             ..InstanceLimits::DEFAULT
         },
         log_max_bytes: 1 << 20,
@@ -88,6 +91,7 @@ async fn load_serve_drop(engine: &Arc<WispEngine>, dir: &Path) {
         "/kv?op=kv-set&key=k&value=v",
         "/kv?op=kv-get&key=k",
         "/probe/x",
+        "/shared/?op=overlap&ms=1",
     ] {
         let request = http::Request::get(format!("http://localhost{path}"))
             .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
@@ -110,10 +114,13 @@ fn an_app_loaded_and_dropped_a_hundred_times_leaves_no_threads_files_or_memory()
         "spin_manifest_version = 2\n[application]\nname = \"cycle\"\n\
          [[trigger.http]]\nroute = \"/kv/...\"\ncomponent = \"kv\"\n\
          [[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"probe\"\n\
+         [[trigger.http]]\nroute = \"/shared/...\"\ncomponent = \"shared\"\n\
          [component.kv]\nsource = {}\nkey_value_stores = [\"default\"]\nsqlite_databases = [\"default\"]\n\
-         [component.probe]\nsource = {}\n",
+         [component.probe]\nsource = {}\n\
+         [component.shared]\nsource = {}\n",
         toml_path(&g.spin_app),
-        toml_path(&g.probe)
+        toml_path(&g.probe),
+        toml_path(&g.p3_app)
     ));
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

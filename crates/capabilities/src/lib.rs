@@ -216,6 +216,18 @@ impl AppCapabilities {
     }
 }
 
+/// The entries of `by_label` that `labels` (a component's grant) name: all a component
+/// of a labelled capability (stores, databases) may open.
+pub(crate) fn granted_labels<T>(
+    by_label: &HashMap<String, Arc<T>>,
+    labels: &[String],
+) -> HashMap<String, Arc<T>> {
+    labels
+        .iter()
+        .filter_map(|l| by_label.get(l).map(|v| (l.clone(), v.clone())))
+        .collect()
+}
+
 /// The load error for a component granted a `label` of `kind` that nothing serves
 /// (`table` is the runtime config table that would serve it).
 pub(crate) fn unserved(

@@ -7,8 +7,8 @@
 use crate::http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
 use tokio::sync::Semaphore;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -80,7 +80,9 @@ impl FanOutBudget {
 #[derive(Clone)]
 pub struct ChainContext {
     /// Who serves in-process requests; `None` where nothing does (e.g. a test harness).
-    pub internal: Option<Arc<dyn InternalHttp>>,
+    /// Weak: an instance kept between requests holds its chain, and must not keep the
+    /// app that serves it alive once the app is dropped.
+    pub internal: Option<Weak<dyn InternalHttp>>,
     /// How many in-process hops led to this instance (0 for a request from the network).
     pub depth: u32,
     /// The address of the client whose request started the chain.
@@ -99,7 +101,7 @@ impl ChainContext {
         origin_slots: Option<Arc<Semaphore>>,
     ) -> Self {
         Self {
-            internal,
+            internal: internal.as_ref().map(Arc::downgrade),
             depth: 0,
             client,
             budget: Arc::new(FanOutBudget::new(max_fanout, origin_slots)),
@@ -195,7 +197,7 @@ impl WasiHttpHooks for OutboundHttp {
                     depth: self.chain.depth + 1,
                     ..self.chain.clone()
                 };
-                let Some(internal) = chain.internal.clone() else {
+                let Some(internal) = chain.internal.as_ref().and_then(Weak::upgrade) else {
                     return Box::new(async {
                         Err(HttpError::InternalError(Some(
                             "in-process requests are not served here".into(),

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use wasmtime::StoreContextMut;
 use wasmtime::component::GuestTaskId;
 use wasmtime_wasi_http::handler::{
@@ -27,9 +28,16 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 use wisp_engine::{ChainContext, HostState};
 use wisp_runtime::{AppRuntime, GuestFailure, IDLE_TIMEOUT};
 
-/// The shared instances of one WASI 0.3 component.
+/// The shared instances of one WASI 0.3 component. Dropping it (the app) ends every
+/// worker as soon as it has no request left.
 pub(crate) struct SharedInstances {
     handler: ProxyHandler<ComponentWorkers>,
+}
+
+impl Drop for SharedInstances {
+    fn drop(&mut self) {
+        self.handler.state().closed.cancel();
+    }
 }
 
 /// What a request brings to the instance it runs on.
@@ -76,6 +84,8 @@ struct ComponentWorkers {
     runtime: Arc<AppRuntime>,
     index: usize,
     exports: ServiceIndices,
+    /// Cancelled when the app lets go of its shared instances.
+    closed: CancellationToken,
 }
 
 impl SharedInstances {
@@ -87,6 +97,7 @@ impl SharedInstances {
                 runtime,
                 index,
                 exports,
+                closed: CancellationToken::new(),
             }),
         }
     }
@@ -178,7 +189,7 @@ impl HandlerState for ComponentWorkers {
             store,
             proxy: Proxy::P3(service),
             view: |state| state.http(),
-            expiration: Expiry::new(limits.timeout, taken.clone()),
+            expiration: Expiry::new(limits.timeout, taken.clone(), &self.closed),
             state: WorkerLimits {
                 component: component.id().into(),
                 max_requests: limits.instance_reuse as usize,
@@ -238,7 +249,8 @@ impl WorkerState for WorkerLimits {
 }
 
 /// When a worker ends: a request (or the guest's work after answering) running past the
-/// component's timeout, or the instance idle for [`IDLE_TIMEOUT`].
+/// component's timeout, the instance idle for [`IDLE_TIMEOUT`], or idle once the app has
+/// let go of it.
 struct Expiry {
     timeout: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
@@ -246,15 +258,17 @@ struct Expiry {
     armed_for: Option<(WorkerStatus, Instant)>,
     /// Told before the worker ends for a timeout, so each request reports a timeout.
     taken: Arc<Taken>,
+    closed: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Expiry {
-    fn new(timeout: Duration, taken: Arc<Taken>) -> Self {
+    fn new(timeout: Duration, taken: Arc<Taken>, closed: &CancellationToken) -> Self {
         Self {
             timeout,
             timer: Box::pin(tokio::time::sleep(timeout)),
             armed_for: None,
             taken,
+            closed: Box::pin(closed.clone().cancelled_owned()),
         }
     }
 }
@@ -267,6 +281,9 @@ impl WorkerExpiration for Expiry {
         start: Instant,
     ) -> Poll<()> {
         let this = self.get_mut();
+        if status == WorkerStatus::Idle && this.closed.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
         if this.armed_for != Some((status, start)) {
             let limit = match status {
                 WorkerStatus::Idle => IDLE_TIMEOUT,

@@ -87,11 +87,7 @@ impl Capability for KeyValueStores {
     }
 
     fn grant(&self, component: &Component) -> Self::Grant {
-        component
-            .key_value_stores
-            .iter()
-            .filter_map(|l| self.by_label.get(l).map(|s| (l.clone(), s.clone())))
-            .collect()
+        crate::granted_labels(&self.by_label, &component.key_value_stores)
     }
 
     fn add_to_linker<T: Send + 'static>(

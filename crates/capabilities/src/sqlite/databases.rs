@@ -75,11 +75,7 @@ impl Capability for SqliteDatabases {
     }
 
     fn grant(&self, component: &Component) -> Self::Grant {
-        component
-            .sqlite_databases
-            .iter()
-            .filter_map(|l| self.by_label.get(l).map(|d| (l.clone(), d.clone())))
-            .collect()
+        crate::granted_labels(&self.by_label, &component.sqlite_databases)
     }
 
     fn add_to_linker<T: Send + 'static>(
