@@ -121,3 +121,29 @@ async fn wildcards_do_not_reach_link_local_addresses() {
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("address not allowed"), "{body}");
 }
+
+#[tokio::test]
+async fn a_reply_over_the_cap_fails_its_command_without_the_host_holding_it() {
+    let redis = Redis::start();
+    // 200 MiB in one string (a guest with the grant could build it with one SETRANGE).
+    redis.cli(&["SETRANGE", "huge", "209715200", "x"]);
+    redis.cli(&["SET", "small", "fine"]);
+    let app = redis_app(&format!("\"redis://127.0.0.1:{}\"", redis.port));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let addr = redis.url();
+    let op = |op: &str, key: &str| wisp.url(&format!("/?op={op}&addr={addr}&key={key}"));
+    assert_eq!(get(&op("redis-get", "small")).await, (200, "fine".into()));
+    let before = wisp.rss_kib();
+    for _ in 0..3 {
+        let (status, body) = get(&op("redis-get", "huge")).await;
+        assert_eq!(status, 500, "{body}");
+        assert!(body.contains("larger than 64 MiB"), "{body}");
+    }
+    let growth_mib = wisp.rss_kib().saturating_sub(before) / 1024;
+    assert!(
+        growth_mib < 100,
+        "the host grew by {growth_mib} MiB reading a 200 MiB reply"
+    );
+    // The connection the oversized reply ended is made again for the next command.
+    assert_eq!(get(&op("redis-get", "small")).await, (200, "fine".into()));
+}

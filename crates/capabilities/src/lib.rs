@@ -35,6 +35,7 @@ pub mod outbound;
 pub mod postgres;
 mod redis_client;
 pub mod redis_outbound;
+mod redis_reply_cap;
 pub mod runtime_config;
 mod shared_sqlite;
 pub mod sqlite;

@@ -6,7 +6,7 @@
 
 use crate::ComponentGrants;
 use crate::outbound::OutboundDenied;
-use redis::aio::ConnectionManager;
+use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Value};
 
 /// How many Redis connections one instance may hold open at once.
@@ -26,7 +26,7 @@ crate::capability::shared_capability!(
 );
 
 /// The `connection` resource of both versions: a handle on a pooled connection.
-pub struct RedisConnection(ConnectionManager);
+pub struct RedisConnection(MultiplexedConnection);
 
 /// Failures, mapped onto each version's error variant of the same name.
 pub(crate) enum RedisErr {
@@ -93,7 +93,7 @@ async fn connect(
     grants: &ComponentGrants,
     open: usize,
     address: &str,
-) -> Result<ConnectionManager, RedisErr> {
+) -> Result<MultiplexedConnection, RedisErr> {
     let schemes = ["redis", "rediss"];
     let checked = match grants.outbound_target(address, &schemes).await {
         Ok(checked) => checked,
@@ -117,7 +117,7 @@ async fn connect(
 /// The commands both versions offer, on a cloned (multiplexed) connection.
 impl RedisConnection {
     async fn publish(
-        mut c: ConnectionManager,
+        mut c: MultiplexedConnection,
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), RedisErr> {
@@ -127,36 +127,40 @@ impl RedisConnection {
             .map_err(other)
     }
 
-    async fn get(mut c: ConnectionManager, key: String) -> Result<Option<Vec<u8>>, RedisErr> {
+    async fn get(mut c: MultiplexedConnection, key: String) -> Result<Option<Vec<u8>>, RedisErr> {
         c.get(key).await.map_err(other)
     }
 
-    async fn set(mut c: ConnectionManager, key: String, value: Vec<u8>) -> Result<(), RedisErr> {
+    async fn set(
+        mut c: MultiplexedConnection,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), RedisErr> {
         c.set(key, value).await.map_err(other)
     }
 
-    async fn incr(mut c: ConnectionManager, key: String) -> Result<i64, RedisErr> {
+    async fn incr(mut c: MultiplexedConnection, key: String) -> Result<i64, RedisErr> {
         c.incr(key, 1i64).await.map_err(other)
     }
 
-    async fn del(mut c: ConnectionManager, keys: Vec<String>) -> Result<u32, RedisErr> {
+    async fn del(mut c: MultiplexedConnection, keys: Vec<String>) -> Result<u32, RedisErr> {
         c.del(keys).await.map_err(other)
     }
 
     async fn sadd(
-        mut c: ConnectionManager,
+        mut c: MultiplexedConnection,
         key: String,
         values: Vec<String>,
     ) -> Result<u32, RedisErr> {
         c.sadd(key, values).await.map_err(other)
     }
 
-    async fn smembers(mut c: ConnectionManager, key: String) -> Result<Vec<String>, RedisErr> {
+    async fn smembers(mut c: MultiplexedConnection, key: String) -> Result<Vec<String>, RedisErr> {
         c.smembers(key).await.map_err(other)
     }
 
     async fn srem(
-        mut c: ConnectionManager,
+        mut c: MultiplexedConnection,
         key: String,
         values: Vec<String>,
     ) -> Result<u32, RedisErr> {
@@ -164,7 +168,7 @@ impl RedisConnection {
     }
 
     async fn execute(
-        mut c: ConnectionManager,
+        mut c: MultiplexedConnection,
         command: String,
         args: Vec<Arg>,
     ) -> Result<Vec<Reply>, RedisErr> {

@@ -13,7 +13,7 @@ impl CapabilitiesView<'_> {
     fn redis(
         &self,
         conn: &Resource<RedisConnection>,
-    ) -> wasmtime::Result<redis::aio::ConnectionManager> {
+    ) -> wasmtime::Result<redis::aio::MultiplexedConnection> {
         Ok(self.table.get(conn)?.0.clone())
     }
 }

@@ -5,7 +5,7 @@
 use super::{RedisConnection, connect};
 use crate::bindings::spin::redis::redis as v3;
 use crate::{CapabilitiesData, CapabilitiesView};
-use redis::aio::ConnectionManager;
+use redis::aio::MultiplexedConnection;
 use wasmtime::component::{Accessor, Resource};
 
 super::conversions!(v3);
@@ -15,7 +15,7 @@ type R<T> = wasmtime::Result<Result<T, v3::Error>>;
 fn conn_of<U>(
     a: &Accessor<U, CapabilitiesData>,
     conn: &Resource<RedisConnection>,
-) -> wasmtime::Result<ConnectionManager> {
+) -> wasmtime::Result<MultiplexedConnection> {
     a.with(|mut v| Ok(v.get().table.get(conn)?.0.clone()))
 }
 
