@@ -84,8 +84,8 @@ async fn connect_to(
     .map_err(|e| anyhow::anyhow!("cannot reach Redis: {e}"))
 }
 
-/// A Redis URL, the id of the TLS setting its connection was made with, and the address
-/// it connects to (a checked address for plain connections, the name for TLS).
+/// A Redis URL, the id of the TLS setting its connection was made with, and the checked
+/// address it connects to.
 type PoolKey = (String, usize, String);
 
 /// One connection per Redis URL, TLS setting and checked address, shared by every
@@ -106,17 +106,17 @@ struct CappedConnection {
 impl RedisPool {
     /// The connection for `url` as the outbound check allowed it, made on first use and
     /// made again once it has ended (the server closed it, or a reply went over the
-    /// cap): a plain `redis://` connection goes to a checked address, a `rediss://` one
-    /// to the name its certificate must match. Callers for different URLs never wait on
-    /// each other.
+    /// cap). It connects to a checked address; over TLS the server's certificate must
+    /// match the URL's host name. Callers for different URLs never wait on each other.
     pub(crate) async fn get_checked(
         &self,
         url: &str,
         checked: &CheckedTarget,
     ) -> anyhow::Result<MultiplexedConnection> {
-        let plain = checked.target.scheme == "redis";
         let tls = &checked.tls;
-        first_connected(checked.hosts(plain), |host| async move {
+        // wisp makes the TLS connection itself, verifying the URL's host name, so even
+        // `rediss://` connects to the checked addresses.
+        first_connected(checked.hosts(true), |host| async move {
             let slot = self
                 .by_url
                 .lock()
