@@ -48,6 +48,9 @@ pub struct Guests {
     pub mqtt_sub: PathBuf,
     /// An MQTT trigger guest of the earlier, unversioned `spin:mqtt-trigger` (WASI 0.2).
     pub mqtt_sub_v2: PathBuf,
+    /// `memory-front` (an HTTP component) composed with `memory-hog` (which it imports):
+    /// one component whose instances have two linear memories.
+    pub memory_pair: PathBuf,
 }
 
 /// Builds the guests once per test run.
@@ -94,8 +97,39 @@ pub fn guests() -> &'static Guests {
             cron_tick: out("wasm32-wasip2", "cron_tick.wasm"),
             mqtt_sub: out("wasm32-wasip2", "mqtt_sub.wasm"),
             mqtt_sub_v2: out("wasm32-wasip2", "mqtt_sub_v2.wasm"),
+            memory_pair: compose_memory_pair(
+                &out("wasm32-wasip2", "memory_front.wasm"),
+                &out("wasm32-wasip2", "memory_hog.wasm"),
+                &target.join("memory_pair.wasm"),
+            ),
         }
     })
+}
+
+/// Composes `front` (which imports `wisp:test/hog`) with `hog` (which exports it) into
+/// one component at `to` exporting `front`'s HTTP handler, with wac-graph.
+fn compose_memory_pair(front: &Path, hog: &Path, to: &Path) -> PathBuf {
+    use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
+    const HOG: &str = "wisp:test/hog";
+    const HANDLER: &str = "wasi:http/incoming-handler@0.2.0";
+    let mut graph = CompositionGraph::new();
+    let mut register = |name: &str, path: &Path| {
+        let package = Package::from_file(name, None, path, graph.types_mut())
+            .unwrap_or_else(|e| panic!("read {}: {e:#}", path.display()));
+        graph.register_package(package).unwrap()
+    };
+    let (hog, front) = (register("wisp:hog", hog), register("wisp:front", front));
+    let hog = graph.instantiate(hog);
+    let held = graph.alias_instance_export(hog, HOG).unwrap();
+    let front = graph.instantiate(front);
+    graph.set_instantiation_argument(front, HOG, held).unwrap();
+    let handler = graph.alias_instance_export(front, HANDLER).unwrap();
+    graph.export(handler, HANDLER).unwrap();
+    let bytes = graph
+        .encode(EncodeOptions::default())
+        .expect("compose memory pair");
+    std::fs::write(to, bytes).unwrap();
+    to.to_owned()
 }
 
 /// A compile cache shared by tests that do not test the cache itself, so each

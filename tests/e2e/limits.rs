@@ -471,3 +471,41 @@ async fn a_full_instance_pool_answers_503_with_retry_after() {
     // Slots come back: the host serves normally afterwards.
     assert_eq!(get(&wisp.url("/")).await.0, 200);
 }
+
+#[tokio::test]
+async fn the_memory_limit_covers_every_memory_of_a_composed_instance() {
+    // Two components composed into one (wac): each instance has two linear memories.
+    let pair = toml_path(&guests().memory_pair);
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"pair\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"pair\"\n\
+         [component.pair]\nsource = {pair}\n[component.pair.limits]\nmemory = \"128MiB\"\n"
+    ));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    // 40 MiB in each memory: 80 MiB, within the instance's 128.
+    assert_eq!(
+        get(&wisp.url("/?hold=40&own=40")).await,
+        (200, "held 40 own 40".into())
+    );
+    // 100 MiB in either memory alone is within the limit…
+    for query in ["hold=100&own=0", "hold=0&own=100"] {
+        let (status, body) = get(&wisp.url(&format!("/?{query}"))).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    let rss_before = wisp.rss_kib();
+    // …but not in both: the instance's memories together are over 128 MiB, and the
+    // second allocation fails in the guest (a per-memory limit would allow it).
+    for _ in 0..4 {
+        let (status, body) = get(&wisp.url("/?hold=100&own=100")).await;
+        assert_eq!(status, 500, "{body}");
+    }
+    let growth_mib = wisp.rss_kib().saturating_sub(rss_before) / 1024;
+    assert!(
+        growth_mib < 160,
+        "four 200 MiB attempts grew the host by {growth_mib} MiB"
+    );
+    assert_eq!(
+        get(&wisp.url("/?hold=1&own=1")).await,
+        (200, "held 1 own 1".into())
+    );
+}
