@@ -68,6 +68,47 @@ async fn guest_sees_spin_headers_and_request_parts() {
 }
 
 #[tokio::test]
+async fn the_http_executor_may_be_named_http_or_spin() {
+    let probe = toml_path(&guests().probe);
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"exec\"\n\
+         [[trigger.http]]\nroute = \"/named-http/...\"\ncomponent = \"probe\"\n\
+         executor = {{ type = \"http\" }}\n\
+         [[trigger.http]]\nroute = \"/named-spin/...\"\ncomponent = \"probe\"\n\
+         executor = {{ type = \"spin\" }}\n\
+         [component.probe]\nsource = {probe}\n"
+    ));
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    for path in ["/named-http/x?op=headers", "/named-spin/x?op=headers"] {
+        assert_eq!(get(&wisp.url(path)).await.0, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn path_match_headers_name_underscored_segments_as_spin_does() {
+    // Spin's own test shape: `/base` + `/:path_segment/:path_end/...`.
+    let app = probe_app("/:path_segment/:path_end/...", "/base");
+    let wisp = Wisp::start(&["-f", &app.manifest()]);
+    let (status, body) = get(&wisp.url("/base/path/end/rest?op=headers")).await;
+    assert_eq!(status, 200, "{body}");
+    let r = parse_report(&body);
+    assert_eq!(
+        r.get("spin-path-match-path-segment").map(String::as_str),
+        Some("path")
+    );
+    assert_eq!(
+        r.get("spin-path-match-path-end").map(String::as_str),
+        Some("end")
+    );
+    assert_eq!(r.get("spin-path-info").map(String::as_str), Some("/rest"));
+    let matches: Vec<&String> = r
+        .keys()
+        .filter(|k| k.starts_with("spin-path-match-"))
+        .collect();
+    assert_eq!(matches.len(), 2, "only Spin's names: {matches:?}");
+}
+
+#[tokio::test]
 async fn host_adds_no_headers_and_empty_body_has_zero_length() {
     let app = probe_app("/...", "/");
     let wisp = Wisp::start(&["-f", &app.manifest()]);

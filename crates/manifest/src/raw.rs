@@ -255,7 +255,9 @@ impl<'de> Deserialize<'de> for RawComponentRef {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub(crate) enum RawExecutor {
-    Spin,
+    /// Spin's schema names this executor `http`, with `spin` as its alias.
+    #[serde(alias = "spin")]
+    Http,
     Wagi {
         #[serde(default)]
         argv: Option<String>,

@@ -386,3 +386,21 @@ fn component_limits_parse_and_are_checked() {
     ));
     assert!(e.contains("unknown field `cpu`"), "{e}");
 }
+
+#[test]
+fn the_http_executor_is_named_http_or_spin_as_in_spins_schema() {
+    for name in ["http", "spin"] {
+        let app = parse_str(&format!(
+            "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n\
+             executor = {{ type = \"{name}\" }}\n[component.a]\nsource = \"a.wasm\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (_, http) = app.http_triggers().next().unwrap();
+        assert_eq!(http.executor, crate::Executor::Spin, "{name}");
+    }
+    let e = err_of(&format!(
+        "{HEAD}[[trigger.http]]\nroute = \"/\"\ncomponent = \"a\"\n\
+         executor = {{ type = \"cgi\" }}\n[component.a]\nsource = \"a.wasm\"\n"
+    ));
+    assert!(e.contains("cgi"), "{e}");
+}

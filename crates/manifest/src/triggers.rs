@@ -213,7 +213,7 @@ impl Loader<'_> {
             }
         };
         let executor = match executor.map(Spanned::into_inner) {
-            None | Some(RawExecutor::Spin) => Executor::Spin,
+            None | Some(RawExecutor::Http) => Executor::Spin,
             Some(RawExecutor::Wagi { .. }) => Executor::Wagi,
         };
         Ok(TriggerConfig::Http(HttpTrigger { route, executor }))

@@ -14,6 +14,15 @@ pub(crate) const BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path
 pub(crate) const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 const PATH_MATCH_PREFIX: &str = "spin-path-match-";
 
+/// The header a route's `:name` segment is passed in, as Spin names it: lower case, with
+/// `_` as `-` (`:path_segment` is `spin-path-match-path-segment`).
+fn path_match_header(name: &str) -> String {
+    format!(
+        "{PATH_MATCH_PREFIX}{}",
+        name.to_ascii_lowercase().replace('_', "-")
+    )
+}
+
 /// Replaces any client-sent `spin-*` routing headers with the ones for this match, so a
 /// client cannot spoof what the router decided.
 pub(crate) fn set_spin_headers(
@@ -53,9 +62,21 @@ pub(crate) fn set_spin_headers(
         }
     }
     for (name, value) in &route.named {
-        let header = format!("{PATH_MATCH_PREFIX}{}", name.to_ascii_lowercase());
+        let header = path_match_header(name);
         if let (Ok(n), Ok(v)) = (HeaderName::try_from(header), HeaderValue::from_str(value)) {
             headers.insert(n, v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_match_headers_are_named_as_spin_names_them() {
+        assert_eq!(super::path_match_header("id"), "spin-path-match-id");
+        assert_eq!(
+            super::path_match_header("Path_Segment"),
+            "spin-path-match-path-segment"
+        );
     }
 }
