@@ -44,7 +44,7 @@ async fn every_qos_reaches_a_subscriber() {
 }
 
 #[tokio::test]
-async fn ungranted_brokers_are_invalid_addresses() {
+async fn ungranted_brokers_are_refused_as_spin_refuses_them() {
     let broker = Mosquitto::start();
     let app = mqtt_app("\"mqtt://broker.example.com\"");
     let wisp = Wisp::start(&["-f", &app.manifest()]);
@@ -56,6 +56,7 @@ async fn ungranted_brokers_are_invalid_addresses() {
         let url = wisp.url(&format!("/?op=mqtt-publish&addr={addr}&topic=t&value=v"));
         let (status, body) = get(&url).await;
         assert_eq!(status, 500, "{addr}: {body}");
-        assert!(body.contains("InvalidAddress"), "{addr}: {body}");
+        let spin_says = format!("ConnectionFailed(\"address {addr} is not permitted\")");
+        assert!(body.contains(&spin_says), "{addr}: {body}");
     }
 }

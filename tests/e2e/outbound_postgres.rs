@@ -61,17 +61,19 @@ async fn ungranted_databases_are_refused_before_connecting() {
     let pg = Postgres::start();
     let app = pg_app("\"postgres://db.example.com\"");
     let wisp = Wisp::start(&["-f", &app.manifest()]);
+    // Spin's words: the host and port the address names, as a `postgres://` URL.
+    let (status, body) = get(&wisp.url(&format!("/?op=pg-open&addr={}", pg.url()))).await;
+    assert_eq!(status, 500, "{body}");
+    let spin_says = format!("address postgres://127.0.0.1:{} is not permitted", pg.port);
+    assert!(body.contains(&spin_says), "{body}");
+    // Neither a PostgreSQL URL nor libpq's key=value form.
     for addr in [
-        pg.url(),
         format!("mysql://127.0.0.1:{}/postgres", pg.port),
         "garbage".to_owned(),
     ] {
         let (status, body) = get(&wisp.url(&format!("/?op=pg-open&addr={addr}"))).await;
         assert_eq!(status, 500, "{addr}: {body}");
-        assert!(
-            body.contains("ConnectionFailed") && body.contains("not allowed"),
-            "{addr}: {body}"
-        );
+        assert!(body.contains("ConnectionFailed"), "{addr}: {body}");
     }
     // A granted address whose server is down is a connection failure, not a hang.
     let down = free_port();
@@ -81,4 +83,26 @@ async fn ungranted_databases_are_refused_before_connecting() {
     let (status, body) = get(&wisp.url(&format!("/?op=pg-open&addr={url}"))).await;
     assert_eq!(status, 500);
     assert!(body.contains("ConnectionFailed"), "{body}");
+}
+
+#[tokio::test]
+async fn libpq_key_value_addresses_are_checked_against_the_grant_and_connect() {
+    let pg = Postgres::start();
+    let granted = pg_app(&format!("\"postgres://127.0.0.1:{}\"", pg.port));
+    let wisp = Wisp::start(&["-f", &granted.manifest()]);
+    let address = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        pg.port
+    );
+    let open = format!("/?op=pg-open&addr={}", crate::upstream::encode(&address));
+    assert_eq!(get(&wisp.url(&open)).await, (200, "opened".into()));
+    drop(wisp);
+
+    // The same address against a grant for another port is refused as Spin refuses it.
+    let other = pg_app("\"postgres://127.0.0.1:1\"");
+    let wisp = Wisp::start(&["-f", &other.manifest()]);
+    let (status, body) = get(&wisp.url(&open)).await;
+    assert_eq!(status, 500, "{body}");
+    let spin_says = format!("address postgres://127.0.0.1:{} is not permitted", pg.port);
+    assert!(body.contains(&spin_says), "{body}");
 }

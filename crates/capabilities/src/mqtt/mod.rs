@@ -1,8 +1,9 @@
 //! Outbound MQTT for `fermyon:spin/mqtt@2.0.0` (`v2.rs`) and `spin:mqtt/mqtt@3.0.0`
 //! (`v3.rs`), both on the session here. A component may connect only to an
 //! `mqtt://` or `mqtts://` (TLS, with the component's `[[client_tls]]` settings for the
-//! broker) address its `allowed_outbound_hosts` grants; any other is
-//! `invalid-address`, with no connection attempted. Each guest `connection` is one MQTT
+//! broker) address its `allowed_outbound_hosts` grants; any other is Spin's
+//! `connection-failed("address <address> is not permitted")`, with no connection
+//! attempted. Each guest `connection` is one MQTT
 //! session (client ids are per connection, so sessions are not pooled). `open` returns
 //! once the broker accepted the session; `publish` returns once the message is on the
 //! wire (QoS 0), acknowledged (QoS 1, `PUBACK`) or completed (QoS 2, `PUBCOMP`).
@@ -54,7 +55,6 @@ struct Session {
 
 /// Failures, mapped onto each version's error variant of the same name.
 pub(crate) enum MqttErr {
-    InvalidAddress,
     TooManyConnections,
     ConnectionFailed(String),
     Other(String),
@@ -169,8 +169,14 @@ async fn open(
     let checked = match grants.outbound_target(address, &schemes).await {
         Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
-            tracing::debug!("outbound MQTT denied by allowed_outbound_hosts");
-            return Err(MqttErr::InvalidAddress);
+            tracing::info!(
+                "outbound MQTT denied: add the address to the component's \
+                 allowed_outbound_hosts (e.g. `mqtt://host:1883`)"
+            );
+            // Spin's variant and words, which apps may match on.
+            return Err(MqttErr::ConnectionFailed(format!(
+                "address {address} is not permitted"
+            )));
         }
         Err(denied) => return Err(MqttErr::ConnectionFailed(denied.to_string())),
     };
@@ -212,7 +218,6 @@ macro_rules! conversions {
         impl From<super::MqttErr> for $v::Error {
             fn from(e: super::MqttErr) -> Self {
                 match e {
-                    super::MqttErr::InvalidAddress => Self::InvalidAddress,
                     super::MqttErr::TooManyConnections => Self::TooManyConnections,
                     super::MqttErr::ConnectionFailed(m) => Self::ConnectionFailed(m),
                     super::MqttErr::Other(m) => Self::Other(m),

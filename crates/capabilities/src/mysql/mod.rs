@@ -267,12 +267,14 @@ async fn open(grants: &ComponentGrants, address: &str) -> Result<MysqlConnection
     let checked = match grants.outbound_target(address, &["mysql"]).await {
         Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
-            tracing::debug!("outbound MySQL denied by allowed_outbound_hosts");
-            return Err(rdbms::Error::ConnectionFailed(
-                "address not allowed: add it to the component's allowed_outbound_hosts \
-                 (e.g. `mysql://host:3306`)"
-                    .into(),
-            ));
+            tracing::info!(
+                "outbound MySQL denied: add the address to the component's \
+                 allowed_outbound_hosts (e.g. `mysql://host:3306`)"
+            );
+            // Spin's words, which apps may match on.
+            return Err(rdbms::Error::ConnectionFailed(format!(
+                "address {address} is not permitted"
+            )));
         }
         Err(denied) => return Err(rdbms::Error::ConnectionFailed(denied.to_string())),
     };

@@ -220,24 +220,59 @@ fn refs(params: &[Box<dyn ToSql + Sync + Send>]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
 }
 
-/// Opens a pooled connection to `address` if the component's grant allows it.
+/// The `postgres://host[:port]` an address (a URL, or libpq's `key=value` form) connects
+/// to, as the grant check sees it (the port as written, if it is), and the same with
+/// the port filled in; refused as Spin refuses them when it is neither form, names a
+/// Unix socket, or names more than one host.
+fn grant_url(address: &str) -> Result<(String, String), PgError> {
+    let config: tokio_postgres::Config = address
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PgError::ConnectionFailed(e.to_string()))?;
+    let host = match config.get_hosts() {
+        [tokio_postgres::config::Host::Tcp(host)] => host,
+        [tokio_postgres::config::Host::Unix(_)] => {
+            return Err(PgError::ConnectionFailed(
+                "Unix sockets are not supported on WebAssembly".into(),
+            ));
+        }
+        _ => {
+            return Err(PgError::ConnectionFailed(
+                "the address must name exactly one host".into(),
+            ));
+        }
+    };
+    let host = match host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("[{host}]"),
+        Err(_) => host.clone(),
+    };
+    let port = config.get_ports().first().copied();
+    let written = match port {
+        Some(port) => format!("postgres://{host}:{port}"),
+        None => format!("postgres://{host}"),
+    };
+    let full = format!("postgres://{host}:{}", port.unwrap_or(5432));
+    Ok((written, full))
+}
+
+/// Opens a pooled connection to `address` (a URL or libpq's `key=value` form) if the
+/// component's grant allows the host and port it names.
 pub(crate) async fn open(
     grants: &ComponentGrants,
     address: &str,
     ca_root: Option<&str>,
 ) -> Result<PgConnection, PgError> {
-    let checked = match grants
-        .outbound_target(address, &["postgres", "postgresql"])
-        .await
-    {
+    let (written, full) = grant_url(address)?;
+    let checked = match grants.outbound_target(&full, &["postgres"]).await {
         Ok(checked) => checked,
         Err(OutboundDenied::NotAllowed) => {
-            tracing::debug!("outbound PostgreSQL denied by allowed_outbound_hosts");
-            return Err(PgError::ConnectionFailed(
-                "address not allowed: add it to the component's allowed_outbound_hosts \
-                 (e.g. `postgres://host:5432`)"
-                    .into(),
-            ));
+            tracing::info!(
+                "outbound PostgreSQL to {written} denied: add it to the component's \
+                 allowed_outbound_hosts"
+            );
+            // Spin's words, which apps may match on.
+            return Err(PgError::ConnectionFailed(format!(
+                "address {written} is not permitted"
+            )));
         }
         Err(denied) => return Err(PgError::ConnectionFailed(denied.to_string())),
     };
