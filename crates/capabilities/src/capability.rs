@@ -56,12 +56,15 @@ pub(crate) trait Capability: Sized + Send + Sync + 'static {
     fn grant(&self, component: &Component) -> Self::Grant;
 
     /// Adds this capability's interfaces (every version the engine kind can call) to
-    /// `linker`.
+    /// `linker`. Settings that other capabilities or the engine use (TLS, the outbound
+    /// policy) have none.
     fn add_to_linker<T: Send + 'static>(
-        linker: &mut Linker<T>,
-        get: ViewGetter<T>,
-        kind: LinkerKind,
-    ) -> wasmtime::Result<()>;
+        _linker: &mut Linker<T>,
+        _get: ViewGetter<T>,
+        _kind: LinkerKind,
+    ) -> wasmtime::Result<()> {
+        Ok(())
+    }
 }
 
 /// Generates the app, component and instance states from the list of capabilities:

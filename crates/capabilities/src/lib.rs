@@ -132,14 +132,7 @@ impl Capability for OutboundHttpGrant {
         self.clone()
     }
 
-    // `wasi:http` itself is the engine's: it links it with its own hooks.
-    fn add_to_linker<T: Send + 'static>(
-        _: &mut Linker<T>,
-        _: ViewGetter<T>,
-        _: LinkerKind,
-    ) -> wasmtime::Result<()> {
-        Ok(())
-    }
+    // No `add_to_linker`: `wasi:http` itself is the engine's, linked with its own hooks.
 }
 
 /// How many connections of one kind an instance holds open (outbound Redis, MQTT), so

@@ -8,11 +8,10 @@
 use crate::capability::{Capability, LoadContext};
 use crate::tls::TlsSettings;
 use crate::variables::AppVariables;
-use crate::{CapabilityError, ComponentGrants, LinkerKind, ViewGetter};
+use crate::{CapabilityError, ComponentGrants};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use wasmtime::component::Linker;
 use wisp_manifest::outbound::{AllowedHost, Denial, OutboundPolicy, OutboundTarget, parse_pattern};
 
 /// Why a database or broker client may not connect where a guest asked.
@@ -175,14 +174,7 @@ impl Capability for OutboundPolicies {
             .unwrap_or_default()
     }
 
-    // A rule, not an interface: every outbound client checks it.
-    fn add_to_linker<T: Send + 'static>(
-        _: &mut Linker<T>,
-        _: ViewGetter<T>,
-        _: LinkerKind,
-    ) -> wasmtime::Result<()> {
-        Ok(())
-    }
+    // No `add_to_linker`: a rule, not an interface; every outbound client checks it.
 }
 
 /// Resolves `component`'s `allowed_outbound_hosts`. A template that renders to a

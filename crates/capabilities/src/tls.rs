@@ -226,14 +226,7 @@ impl crate::capability::Capability for AppTls {
         self.for_component(&component.id)
     }
 
-    // Settings, not interfaces: the clients that connect use them.
-    fn add_to_linker<T: Send + 'static>(
-        _: &mut wasmtime::component::Linker<T>,
-        _: crate::ViewGetter<T>,
-        _: crate::LinkerKind,
-    ) -> wasmtime::Result<()> {
-        Ok(())
-    }
+    // No `add_to_linker`: settings, not interfaces; the clients that connect use them.
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
