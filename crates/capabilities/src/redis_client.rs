@@ -23,21 +23,7 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// A client for `url`, with `tls`'s CA roots and client certificate for `rediss://`
 /// when it is a `[[client_tls]]` entry (the redis crate's default roots otherwise).
 pub fn client(url: &str, tls: &TlsSettings) -> redis::RedisResult<redis::Client> {
-    client_to(url, None, tls)
-}
-
-/// [`client`], connecting to the address `pinned` in place of a plain `redis://` URL's
-/// host (TLS connections keep the name: the server's certificate is checked against it).
-fn client_to(
-    url: &str,
-    pinned: Option<&str>,
-    tls: &TlsSettings,
-) -> redis::RedisResult<redis::Client> {
-    let mut info = url.into_connection_info()?;
-    if let (Some(ip), redis::ConnectionAddr::Tcp(_, port)) = (pinned, info.addr()) {
-        let port = *port;
-        info = info.set_addr(redis::ConnectionAddr::Tcp(ip.to_owned(), port));
-    }
+    let info = url.into_connection_info()?;
     if tls.is_default() {
         return redis::Client::open(info);
     }
@@ -60,17 +46,7 @@ fn client_to(
 /// Connects to `url` (with `tls` for `rediss://`), failing if Redis cannot be reached
 /// within [`REDIS_TIMEOUT`].
 pub async fn connect(url: &str, tls: &TlsSettings) -> anyhow::Result<ConnectionManager> {
-    connect_to(url, None, tls).await
-}
-
-/// [`connect`], to the address `pinned` in place of a plain URL's host.
-async fn connect_to(
-    url: &str,
-    pinned: Option<&str>,
-    tls: &TlsSettings,
-) -> anyhow::Result<ConnectionManager> {
-    let client =
-        client_to(url, pinned, tls).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
+    let client = client(url, tls).map_err(|e| anyhow::anyhow!("invalid Redis URL: {e}"))?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(REDIS_TIMEOUT))
         .set_response_timeout(Some(REDIS_TIMEOUT))
