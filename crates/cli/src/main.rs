@@ -26,6 +26,9 @@ enum Command {
     Up(Box<commands::up::UpArgs>),
     /// Run each component's build command.
     Build(commands::build::BuildArgs),
+    /// Push, pull and log in to OCI registries (Spin's artifact format).
+    #[command(subcommand)]
+    Registry(commands::registry::RegistryCommand),
 }
 
 fn main() {
@@ -34,6 +37,7 @@ fn main() {
     let result = match cli.command {
         Command::Up(args) => commands::up::run(*args),
         Command::Build(args) => commands::build::run(&args).map(|()| 0),
+        Command::Registry(command) => commands::registry::run(command).map(|()| 0),
     };
     match result {
         Ok(0) => {}

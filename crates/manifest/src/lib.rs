@@ -65,10 +65,15 @@ pub fn parse(text: &str, path: &Path) -> Result<App, ManifestError> {
 
 /// An app made of one bare component served on `/...`, the way `wasmtime serve` runs one.
 pub fn bare_component(wasm: &Path) -> App {
+    let stem = wasm.file_stem().map(|s| s.to_string_lossy().into_owned());
+    bare_component_named(wasm, stem.as_deref().unwrap_or("main"))
+}
+
+/// [`bare_component`] with the component (and app) named after `name`, for a file whose
+/// own name says nothing (a blob in the registry cache is named by its digest).
+pub fn bare_component_named(wasm: &Path, name: &str) -> App {
     let wasm = std::path::absolute(wasm).unwrap_or_else(|_| wasm.to_path_buf());
-    let id = wasm
-        .file_stem()
-        .map(|s| sanitize_id(&s.to_string_lossy()))
+    let id = Some(sanitize_id(name))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "main".to_owned());
     let root_dir = wasm

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod events;
+pub mod registry;
 pub mod up;
 
 use anyhow::{Context, bail};

@@ -20,16 +20,23 @@ use wisp_trigger_redis::RedisTrigger;
 /// Arguments of `wisp up`.
 #[derive(Args)]
 pub struct UpArgs {
-    /// The app: a spin.toml, a folder holding one, or a bare .wasm component.
+    /// The app: a spin.toml, a folder holding one, a bare .wasm component, or a registry
+    /// reference (`registry/repo:tag` or `…@sha256:…`).
     #[arg(short = 'f', long = "from", default_value = "spin.toml")]
     from: PathBuf,
+    /// Run the app at this registry reference (as `-f` does for what reads as one).
+    #[arg(long, value_name = "REFERENCE")]
+    from_registry: Option<String>,
+    #[command(flatten)]
+    registry: super::registry::RegistryFlags,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// An environment variable for every component (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
     env: Vec<(String, String)>,
-    /// Folder for the app's local state (logs, staged files); default `.wisp` beside the manifest.
+    /// Folder for the app's local state (logs, staged files); default `.wisp` beside the
+    /// manifest (in the current folder for an app from a registry).
     #[arg(long)]
     state_dir: Option<PathBuf>,
     /// Run `wisp build` first.
@@ -124,7 +131,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
-    let app = super::load_app(&args.from)?;
+    let (app, default_state_dir) = locate_app(&args).await?;
     if app.triggers.is_empty() {
         bail!(
             "{}: the app has no triggers (`[[trigger.http]]`, `redis`, `cron`, `mqtt` or \
@@ -139,10 +146,7 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
     }
     app.check_sources()?;
 
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| app.root_dir.join(".wisp"));
+    let state_dir = args.state_dir.clone().unwrap_or(default_state_dir);
     let capabilities = Arc::new(load_capabilities(&app, &args, &state_dir).await?);
     let engine = Arc::new(WispEngine::new(&EngineConfig {
         max_instances: args.max_instances,
@@ -191,6 +195,55 @@ async fn up(args: UpArgs) -> anyhow::Result<i32> {
         );
     }
     status
+}
+
+/// The app `-f`/`--from-registry` names, and its default state folder: `.wisp` beside
+/// a local manifest, `.wisp` in the current folder for an app pulled from a registry (its
+/// files live in the cache, which is no place for its data).
+async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBuf)> {
+    let from_text = args.from.to_str().unwrap_or_default();
+    let reference = match &args.from_registry {
+        Some(r) => Some(r.as_str()),
+        None if !args.from.exists() && wisp_oci::looks_like_reference(from_text) => Some(from_text),
+        None => None,
+    };
+    let Some(reference) = reference else {
+        let app = super::load_app(&args.from)?;
+        let state_dir = app.root_dir.join(".wisp");
+        return Ok((app, state_dir));
+    };
+    if args.build {
+        bail!("--build needs a local app; {reference} comes from a registry");
+    }
+    let options = args.registry.options()?;
+    let started = std::time::Instant::now();
+    let (runnable, pulled) = wisp_oci::pull_runnable(reference, &options)
+        .await
+        .with_context(|| format!("cannot run {reference}"))?;
+    let source = if pulled.from_network {
+        "from the registry"
+    } else {
+        "from the cache"
+    };
+    println!(
+        "Pulled {reference}@{} {source} in {:.1?}",
+        pulled.digest,
+        started.elapsed()
+    );
+    let app = match runnable {
+        wisp_oci::Runnable::App(manifest) => wisp_manifest::load(&manifest)?,
+        wisp_oci::Runnable::Component(wasm) => {
+            let repository = wisp_oci::parse_reference(reference)?
+                .repository()
+                .to_owned();
+            let name = repository.rsplit('/').next().unwrap_or("main");
+            wisp_manifest::bare_component_named(&wasm, name)
+        }
+    };
+    let state_dir = std::env::current_dir()
+        .context("cannot read the current folder")?
+        .join(".wisp");
+    Ok((app, state_dir))
 }
 
 /// Serves HTTP and runs the commands, whichever the app has, until a signal (or, with

@@ -1,0 +1,206 @@
+//! `wisp registry push | pull | login`: apps and components to and from OCI registries,
+//! in Spin's artifact format (see `wisp-oci`).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use wisp_oci::{AppInput, BlobCache, RegistryOptions};
+
+/// `wisp registry` subcommands.
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Push an app (or a bare .wasm component) to a registry; prints its digest.
+    Push(PushArgs),
+    /// Pull an app or component into the local cache.
+    Pull(PullArgs),
+    /// Check and store credentials for a registry (in docker's config.json).
+    Login(LoginArgs),
+}
+
+/// How to reach the registry, shared by the subcommands and `wisp up`.
+#[derive(Args, Clone)]
+pub struct RegistryFlags {
+    /// Allow plain HTTP and TLS certificates that do not verify.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Folder pulled artifacts are cached in (default: the user cache folder).
+    #[arg(long, value_name = "DIR", env = "WISP_OCI_CACHE_DIR")]
+    pub oci_cache_dir: Option<PathBuf>,
+}
+
+impl RegistryFlags {
+    /// The options `wisp-oci` takes.
+    pub fn options(&self) -> anyhow::Result<RegistryOptions> {
+        let dir = match &self.oci_cache_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                BlobCache::default_dir().context("no user cache folder: pass --oci-cache-dir")?
+            }
+        };
+        Ok(RegistryOptions {
+            insecure: self.insecure,
+            cache: BlobCache::new(dir),
+        })
+    }
+}
+
+/// Arguments of `wisp registry push`.
+#[derive(Args)]
+pub struct PushArgs {
+    /// Where to push, e.g. `ghcr.io/org/app:v1`.
+    reference: String,
+    /// The app: a spin.toml, a folder holding one, or a bare .wasm component.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+    from: PathBuf,
+    /// Run `wisp build` first.
+    #[arg(long)]
+    build: bool,
+    /// An annotation on the pushed manifest (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
+    annotations: Vec<(String, String)>,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+/// Arguments of `wisp registry pull`.
+#[derive(Args)]
+pub struct PullArgs {
+    /// What to pull, e.g. `ghcr.io/org/app:v1` or `…@sha256:…`.
+    reference: String,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+/// Arguments of `wisp registry login`.
+#[derive(Args)]
+pub struct LoginArgs {
+    /// The registry, e.g. `ghcr.io` or `localhost:5000`.
+    server: String,
+    /// User name.
+    #[arg(short = 'u', long)]
+    username: String,
+    /// Password (prefer `--password-stdin`: arguments are visible to other users).
+    #[arg(short = 'p', long, conflicts_with = "password_stdin")]
+    password: Option<String>,
+    /// Read the password from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// Allow plain HTTP and TLS certificates that do not verify.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+/// Runs a `wisp registry` subcommand.
+pub fn run(command: RegistryCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            RegistryCommand::Push(args) => push(args).await,
+            RegistryCommand::Pull(args) => pull(args).await,
+            RegistryCommand::Login(args) => login(args).await,
+        }
+    })
+}
+
+async fn push(args: PushArgs) -> anyhow::Result<()> {
+    let annotations: BTreeMap<_, _> = args.annotations.into_iter().collect();
+    let options = args.registry.options()?;
+    let started = std::time::Instant::now();
+    let artifact = if args.from.extension().is_some_and(|e| e == "wasm") {
+        let wasm = std::fs::read(&args.from)
+            .with_context(|| format!("cannot read {}", args.from.display()))?;
+        wisp_oci::assemble_component(wasm, annotations)?
+    } else {
+        let app = super::load_app(&args.from)?;
+        if args.build {
+            super::build_app(&app)?;
+        }
+        app.check_sources()?;
+        let staging = tempfile::tempdir().context("cannot make a staging folder")?;
+        let staged_files = stage_all_files(&app, staging.path())?;
+        wisp_oci::assemble_app(&AppInput {
+            app: &app,
+            staged_files,
+            annotations,
+        })?
+    };
+    let digest = wisp_oci::push(&args.reference, &artifact, &options).await?;
+    println!(
+        "Pushed {} in {:.1?} ({} layers)",
+        args.reference,
+        started.elapsed(),
+        artifact.layers.len()
+    );
+    println!("Pushed with digest {digest}");
+    Ok(())
+}
+
+/// Stages each component's files as the guest would see them, for layering.
+fn stage_all_files(
+    app: &wisp_manifest::App,
+    staging: &Path,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    // The state folder is never staged; when there is none yet, nothing is there to skip
+    // (the staging folder stands in: it is outside the app).
+    let state_dir = app.root_dir.join(".wisp");
+    let state_dir = if state_dir.is_dir() {
+        state_dir
+    } else {
+        staging.to_path_buf()
+    };
+    let mut staged = BTreeMap::new();
+    for c in &app.components {
+        let dir = staging.join(&c.id);
+        let files =
+            wisp_engine::stage_files(&app.root_dir, &c.files, &c.exclude_files, &state_dir, &dir)
+                .with_context(|| format!("component `{}`: cannot collect its files", c.id))?;
+        if let Some(dir) = files {
+            staged.insert(c.id.clone(), dir);
+        }
+    }
+    Ok(staged)
+}
+
+async fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let options = args.registry.options()?;
+    let started = std::time::Instant::now();
+    let (runnable, pulled) = wisp_oci::pull_runnable(&args.reference, &options).await?;
+    let source = if pulled.from_network {
+        "from the registry"
+    } else {
+        "from the cache"
+    };
+    println!(
+        "Pulled {}@{} {source} in {:.1?}",
+        args.reference,
+        pulled.digest,
+        started.elapsed()
+    );
+    match runnable {
+        wisp_oci::Runnable::App(manifest) => println!("App: {}", manifest.display()),
+        wisp_oci::Runnable::Component(wasm) => println!("Component: {}", wasm.display()),
+    }
+    Ok(())
+}
+
+async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let password = match (args.password, args.password_stdin) {
+        (Some(p), _) => p,
+        (None, true) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read the password from standard input")?;
+            text.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        (None, false) => bail!("give the password with --password-stdin (or -p)"),
+    };
+    let path = wisp_oci::login(&args.server, &args.username, &password, args.insecure).await?;
+    println!("Login succeeded; credentials stored in {}", path.display());
+    Ok(())
+}
