@@ -19,6 +19,8 @@ mod outbound_postgres;
 mod outbound_postgres_v4;
 mod outbound_redis;
 mod outbound_tls;
+mod registry;
+mod registry_server;
 mod reuse;
 mod routing;
 mod sandbox;
