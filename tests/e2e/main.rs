@@ -21,6 +21,7 @@ mod outbound_redis;
 mod outbound_tls;
 mod registry;
 mod registry_server;
+mod registry_sign;
 mod reuse;
 mod routing;
 mod sandbox;

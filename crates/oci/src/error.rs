@@ -60,6 +60,9 @@ pub enum OciError {
         /// Its media type.
         media_type: String,
     },
+    /// A signature was required and none verifies.
+    #[error("{0}")]
+    Unverified(String),
     /// The artifact is malformed, or asks for what wisp cannot do.
     #[error("{0}")]
     Invalid(String),

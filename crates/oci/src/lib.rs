@@ -14,6 +14,7 @@ pub mod locked;
 pub mod media;
 mod pull;
 mod push;
+mod sign;
 mod triggers;
 mod unlock;
 
@@ -26,6 +27,7 @@ pub use digest::sha256_digest;
 pub use error::OciError;
 pub use pull::{Pulled, PulledKind, pull};
 pub use push::push;
+pub use sign::{SigningKey, VerifyingKey, signature_tag};
 pub use unlock::materialize;
 
 /// What `wisp up -f <reference>` runs.
@@ -42,8 +44,9 @@ pub enum Runnable {
 pub async fn pull_runnable(
     reference: &str,
     options: &RegistryOptions,
+    verify: Option<&VerifyingKey>,
 ) -> Result<(Runnable, Pulled), OciError> {
-    let pulled = pull(reference, options).await?;
+    let pulled = pull(reference, options, verify).await?;
     let runnable = match &pulled.kind {
         PulledKind::App(locked) => {
             Runnable::App(materialize(&options.cache, &pulled.digest, locked)?)
@@ -51,4 +54,33 @@ pub async fn pull_runnable(
         PulledKind::Component(path) => Runnable::Component(path.clone()),
     };
     Ok((runnable, pulled))
+}
+
+/// Signs what `reference` names now with `key` (cosign's format); returns the signed
+/// manifest digest and the signature image's reference.
+pub async fn sign(
+    reference: &str,
+    key: &SigningKey,
+    options: &RegistryOptions,
+) -> Result<(String, String), OciError> {
+    let reference = parse_reference(reference)?;
+    let registry =
+        client::Registry::connect(&reference, options, oci_client::RegistryOperation::Push).await?;
+    let digest = registry.resolve_digest(&reference).await?;
+    let signature = registry.sign(&reference, &digest, key).await?;
+    Ok((digest, signature))
+}
+
+/// Checks that what `reference` names carries a signature `key` made; returns its digest.
+pub async fn verify(
+    reference: &str,
+    key: &VerifyingKey,
+    options: &RegistryOptions,
+) -> Result<String, OciError> {
+    let reference = parse_reference(reference)?;
+    let registry =
+        client::Registry::connect(&reference, options, oci_client::RegistryOperation::Pull).await?;
+    let digest = registry.resolve_digest(&reference).await?;
+    registry.verify(&reference, &digest, key).await?;
+    Ok(digest)
 }

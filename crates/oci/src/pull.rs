@@ -9,6 +9,7 @@ use crate::digest::sha256_hex;
 use crate::error::OciError;
 use crate::locked::LockedApp;
 use crate::media;
+use crate::sign::VerifyingKey;
 use futures::{StreamExt, TryStreamExt};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::{Reference, RegistryOperation};
@@ -46,12 +47,19 @@ enum Plan {
     Component { wasm: OciDescriptor },
 }
 
-/// Pulls `reference` into the cache.
-pub async fn pull(reference: &str, options: &RegistryOptions) -> Result<Pulled, OciError> {
+/// Pulls `reference` into the cache. With `verify`, the manifest must carry a signature
+/// that key made, checked before any layer is downloaded (the signature is always read
+/// from the registry, so a verified pull needs it even when everything else is cached).
+pub async fn pull(
+    reference: &str,
+    options: &RegistryOptions,
+    verify: Option<&VerifyingKey>,
+) -> Result<Pulled, OciError> {
     let reference = parse_reference(reference)?;
     let cache = &options.cache;
     cache.remove_stale_temporaries();
-    if let Some(digest) = reference.digest()
+    if verify.is_none()
+        && let Some(digest) = reference.digest()
         && let Some(pulled) = from_cache(cache, digest)?
     {
         return Ok(pulled);
@@ -66,6 +74,9 @@ pub async fn pull(reference: &str, options: &RegistryOptions) -> Result<Pulled, 
         )
         .await
         .map_err(registry.fail(&reference))?;
+    if let Some(key) = verify {
+        registry.verify(&reference, &digest, key).await?;
+    }
     let manifest = parse_manifest(&bytes)?;
     let plan = plan(&manifest)?;
     let missing: Vec<&OciDescriptor> = needed_blobs(&manifest)

@@ -17,6 +17,34 @@ pub enum RegistryCommand {
     Pull(PullArgs),
     /// Check and store credentials for a registry (in docker's config.json).
     Login(LoginArgs),
+    /// Sign what a reference names, in cosign's key-based format.
+    Sign(SignArgs),
+    /// Check that what a reference names carries a signature made with a key.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `wisp registry sign`.
+#[derive(Args)]
+pub struct SignArgs {
+    /// What to sign, e.g. `ghcr.io/org/app:v1` (its digest is what is signed).
+    reference: String,
+    /// PEM ECDSA P-256 private key (PKCS#8 or SEC1, unencrypted).
+    #[arg(long, value_name = "KEY.pem")]
+    key: PathBuf,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+/// Arguments of `wisp registry verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// What to verify.
+    reference: String,
+    /// PEM public key (SPKI).
+    #[arg(long, value_name = "PUB.pem")]
+    key: PathBuf,
+    #[command(flatten)]
+    registry: RegistryFlags,
 }
 
 /// How to reach the registry, shared by the subcommands and `wisp up`.
@@ -103,6 +131,8 @@ pub fn run(command: RegistryCommand) -> anyhow::Result<()> {
             RegistryCommand::Push(args) => push(args).await,
             RegistryCommand::Pull(args) => pull(args).await,
             RegistryCommand::Login(args) => login(args).await,
+            RegistryCommand::Sign(args) => sign(args).await,
+            RegistryCommand::Verify(args) => verify(args).await,
         }
     })
 }
@@ -169,7 +199,7 @@ fn stage_all_files(
 async fn pull(args: PullArgs) -> anyhow::Result<()> {
     let options = args.registry.options()?;
     let started = std::time::Instant::now();
-    let (runnable, pulled) = wisp_oci::pull_runnable(&args.reference, &options).await?;
+    let (runnable, pulled) = wisp_oci::pull_runnable(&args.reference, &options, None).await?;
     let source = if pulled.from_network {
         "from the registry"
     } else {
@@ -202,5 +232,26 @@ async fn login(args: LoginArgs) -> anyhow::Result<()> {
     };
     let path = wisp_oci::login(&args.server, &args.username, &password, args.insecure).await?;
     println!("Login succeeded; credentials stored in {}", path.display());
+    Ok(())
+}
+
+async fn sign(args: SignArgs) -> anyhow::Result<()> {
+    let key = wisp_oci::SigningKey::from_pem_file(&args.key)?;
+    let options = args.registry.options()?;
+    let (digest, signature) = wisp_oci::sign(&args.reference, &key, &options).await?;
+    println!("Signed {}@{digest}", args.reference);
+    println!("Signature pushed to {signature}");
+    Ok(())
+}
+
+async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let key = wisp_oci::VerifyingKey::from_pem_file(&args.key)?;
+    let options = args.registry.options()?;
+    let digest = wisp_oci::verify(&args.reference, &key, &options).await?;
+    println!(
+        "Verified {}@{digest} with {}",
+        args.reference,
+        args.key.display()
+    );
     Ok(())
 }

@@ -29,6 +29,11 @@ pub struct UpArgs {
     from_registry: Option<String>,
     #[command(flatten)]
     registry: super::registry::RegistryFlags,
+    /// Run an app from a registry only if it carries a signature this PEM public key
+    /// verifies (cosign's key-based format); checked before anything is downloaded or
+    /// compiled.
+    #[arg(long, value_name = "PUB.pem")]
+    verify_key: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
@@ -208,6 +213,12 @@ async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBu
         None => None,
     };
     let Some(reference) = reference else {
+        if args.verify_key.is_some() {
+            bail!(
+                "--verify-key checks apps from a registry; {} is a local app",
+                args.from.display()
+            );
+        }
         let app = super::load_app(&args.from)?;
         let state_dir = app.root_dir.join(".wisp");
         return Ok((app, state_dir));
@@ -216,8 +227,13 @@ async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBu
         bail!("--build needs a local app; {reference} comes from a registry");
     }
     let options = args.registry.options()?;
+    let verify_key = args
+        .verify_key
+        .as_deref()
+        .map(wisp_oci::VerifyingKey::from_pem_file)
+        .transpose()?;
     let started = std::time::Instant::now();
-    let (runnable, pulled) = wisp_oci::pull_runnable(reference, &options)
+    let (runnable, pulled) = wisp_oci::pull_runnable(reference, &options, verify_key.as_ref())
         .await
         .with_context(|| format!("cannot run {reference}"))?;
     let source = if pulled.from_network {
@@ -230,6 +246,9 @@ async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBu
         pulled.digest,
         started.elapsed()
     );
+    if let Some(key) = &verify_key {
+        println!("Signature verified with {}", key.path);
+    }
     let app = match runnable {
         wisp_oci::Runnable::App(manifest) => wisp_manifest::load(&manifest)?,
         wisp_oci::Runnable::Component(wasm) => {
