@@ -163,6 +163,19 @@ async fn signatures_follow_cosigns_format_both_ways() {
         path(&public),
     ]);
     assert!(out.contains(&digest), "{out}");
+    let (_, stranger) = key_pair(keys.path(), "stranger");
+    let err = wisp_err(&[
+        "registry",
+        "verify",
+        "-k",
+        &registry.reference("signed:v1"),
+        "--key",
+        path(&stranger),
+    ]);
+    assert!(
+        err.contains("no signature of") && err.contains("verifies with"),
+        "{err}"
+    );
 
     // The reverse: a cosign-format signature made with openssl (a SEC1 key, as
     // `openssl ecparam -genkey` writes) verifies under wisp.
