@@ -622,4 +622,134 @@ async fn a_registry_with_tls_and_a_password() {
         get(&wisp.url("/")).await,
         (200, "hello from probe\n".into())
     );
+    // Stored credentials that are wrong are refused on pull too.
+    let wrong = tempfile::tempdir().unwrap();
+    let bad = base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:wrong"));
+    std::fs::write(
+        wrong.path().join("config.json"),
+        json!({"auths": {registry.host(): {"auth": bad}}}).to_string(),
+    )
+    .unwrap();
+    let fresh = tempfile::tempdir().unwrap();
+    let (ok, _, err) = wisp_with_env(
+        &[
+            "registry",
+            "pull",
+            "--oci-cache-dir",
+            fresh.path().to_str().unwrap(),
+            &reference,
+        ],
+        &[
+            ("DOCKER_CONFIG", wrong.path()),
+            ("SSL_CERT_FILE", ca_file.as_path()),
+        ],
+    );
+    assert!(!ok && err.contains("refused access"), "{err}");
+}
+
+#[tokio::test]
+async fn a_pull_killed_half_way_leaves_no_bad_blob_and_the_next_run_completes() {
+    let registry = DockerRegistry::start();
+    let app = multi_app("alpha");
+    // 64 MiB that do not compress, so the pull takes long enough to be interrupted.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..64 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(app.path().join("static/noise.bin"), &noise).unwrap();
+    push(app.path(), &registry.reference("big:v1"));
+    let cache = tempfile::tempdir().unwrap();
+    let mut pull = std::process::Command::new(wisp_bin())
+        .args([
+            "registry",
+            "pull",
+            "-k",
+            "--oci-cache-dir",
+            cache.path().to_str().unwrap(),
+        ])
+        .arg(registry.reference("big:v1"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as a download is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline && pull.try_wait().unwrap().is_none() {
+        let partial = walk(&cache.path().join("tmp"))
+            .iter()
+            .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 0));
+        if partial {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let _ = pull.kill();
+    let _ = pull.wait();
+    // Whatever was interrupted, every blob in the cache is whole: its bytes hash to its name.
+    for blob in walk(&cache.path().join("blobs")) {
+        let name = blob.file_name().unwrap().to_str().unwrap().to_owned();
+        assert_eq!(
+            sha256(&std::fs::read(&blob).unwrap()),
+            format!("sha256:{name}")
+        );
+    }
+    let state_dir = tempfile::tempdir().unwrap();
+    let wisp = up_from(
+        &registry.reference("big:v1"),
+        cache.path(),
+        state_dir.path(),
+    );
+    let response = reqwest::get(wisp.url("/a/?op=file&path=/static/noise.bin"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.unwrap() == noise,
+        "the file served is not the one pushed"
+    );
+}
+
+#[tokio::test]
+async fn files_packed_into_an_archive_layer_round_trip() {
+    let registry = DockerRegistry::start();
+    let app = multi_app("alpha");
+    let reference = registry.reference("archived:v1");
+    let (ok, _, err) = wisp_with_env(
+        &[
+            "registry",
+            "push",
+            "-k",
+            "-f",
+            app.path().to_str().unwrap(),
+            &reference,
+        ],
+        &[("SPIN_OCI_ARCHIVE_LAYERS", Path::new("1"))],
+    );
+    assert!(ok, "{err}");
+    let (_, manifest) = registry.skopeo_manifest("archived:v1");
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap())
+        .collect();
+    let archive = "application/vnd.wasm.content.bundle.v1.tar+gzip";
+    // One archive per component with files (alpha's and beta's differ), no data layers.
+    assert_eq!(
+        types,
+        [WASM_LAYER, archive, archive, SPIN_APP],
+        "{manifest:#}"
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let wisp = up_from(&reference, cache.path(), state.path());
+    let (status, body) = get(&wisp.url("/a/?op=file&path=/static/sub/big.txt")).await;
+    assert_eq!((status, body.len()), (200, 14 * 400));
+    let (status, body) = get(&wisp.url("/b/?op=file&path=/data/big.txt")).await;
+    assert_eq!((status, body.len()), (200, 14 * 400));
 }

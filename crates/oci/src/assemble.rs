@@ -54,6 +54,9 @@ pub struct AppInput<'a> {
     pub staged_files: BTreeMap<String, PathBuf>,
     /// `--annotation`s; they win over the ones inferred from the app.
     pub annotations: BTreeMap<String, String>,
+    /// Pack each component's files into one archive layer even under the layer limit
+    /// (Spin's `SPIN_OCI_ARCHIVE_LAYERS`).
+    pub archive_files: bool,
 }
 
 /// Layers without repeats, in first-seen order.
@@ -79,8 +82,8 @@ impl Layers {
 
 /// A Spin app artifact for `input`.
 pub fn assemble_app(input: &AppInput) -> Result<Assembled, OciError> {
-    let (mut locked, mut layers) = lock(input, false)?;
-    if layers.layers.len() > media::MAX_LAYERS - 1 {
+    let (mut locked, mut layers) = lock(input, input.archive_files)?;
+    if !input.archive_files && layers.layers.len() > media::MAX_LAYERS - 1 {
         (locked, layers) = lock(input, true)?;
     }
     let locked_json = locked.to_json();
@@ -90,17 +93,22 @@ pub fn assemble_app(input: &AppInput) -> Result<Assembled, OciError> {
         media::SPIN_APPLICATION.to_owned(),
         None,
     ));
-    let config = json!({
-        "architecture": "wasm",
-        "os": "wasip1",
-        "config": { "Labels": { media::LOCKED_APP_DIGEST_LABEL: locked_digest } },
-        "rootfs": { "type": "layers", "diff_ids": [] },
-    });
-    let config = Config::new(
-        serde_json::to_vec(&config).expect("JSON serializes"),
-        media::OCI_IMAGE_CONFIG.to_owned(),
-        None,
-    );
+    // Built as Spin builds it (the same `ConfigFile`), so the bytes match Spin's.
+    let labels = std::collections::HashMap::from([(
+        media::LOCKED_APP_DIGEST_LABEL.to_owned(),
+        locked_digest,
+    )]);
+    let config_file = oci_client::config::ConfigFile {
+        architecture: oci_client::config::Architecture::Wasm,
+        os: oci_client::config::Os::Other("Wasip1".to_owned()),
+        config: Some(oci_client::config::Config {
+            labels: Some(labels),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let config = Config::oci_v1_from_config_file(config_file, None)
+        .map_err(|e| OciError::Invalid(format!("cannot build the image config: {e}")))?;
     let mut annotations = inferred_annotations(input.app);
     annotations.extend(input.annotations.clone());
     Ok(Assembled::new(layers.layers, config, annotations))

@@ -58,6 +58,7 @@ impl Registry {
         options: &RegistryOptions,
         operation: RegistryOperation,
     ) -> Result<Self, OciError> {
+        install_crypto_provider();
         let registry = reference.resolve_registry().to_owned();
         let auth = credentials(&registry);
         let extra_roots = extra_root_certificates()?;
@@ -111,6 +112,12 @@ impl Registry {
         let whole = reference.whole();
         move |e| OciError::from_client(e, &self.registry, &whole)
     }
+}
+
+/// Makes ring the process's rustls provider (once; a no-op if one is set), which the
+/// registry client's TLS uses.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The credentials docker's config (or its credential helper) holds for `registry`;
@@ -205,6 +212,7 @@ async fn check_credentials(
     password: &str,
     insecure: bool,
 ) -> Result<(), OciError> {
+    install_crypto_provider();
     let probe = parse_reference(&format!("{server}/wisp-login-check:latest"))?;
     let auth = RegistryAuth::Basic(user.to_owned(), password.to_owned());
     let protocols = if insecure {

@@ -157,6 +157,8 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
             app: &app,
             staged_files,
             annotations,
+            // Spin's switch, honoured the same way.
+            archive_files: std::env::var_os("SPIN_OCI_ARCHIVE_LAYERS").is_some(),
         })?
     };
     let digest = wisp_oci::push(&args.reference, &artifact, &options).await?;
