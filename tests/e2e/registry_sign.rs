@@ -52,6 +52,11 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `registry sign|verify -k REF --key KEY`.
+fn key_command<'a>(verb: &'a str, reference: &'a str, key: &'a str) -> [&'a str; 6] {
+    ["registry", verb, "-k", reference, "--key", key]
+}
+
 fn wisp_ok(args: &[&str]) -> String {
     let (ok, out, err) = wisp_with_env(args, &[]);
     assert!(ok, "wisp {args:?} failed: {err}");
@@ -100,14 +105,11 @@ async fn signatures_follow_cosigns_format_both_ways() {
     let keys = tempfile::tempdir().unwrap();
     let (private, public) = key_pair(keys.path(), "wisp");
     let digest = push_probe(&registry, "signed:v1", &guests().probe);
-    let out = wisp_ok(&[
-        "registry",
+    let out = wisp_ok(&key_command(
         "sign",
-        "-k",
         &registry.reference("signed:v1"),
-        "--key",
         path(&private),
-    ]);
+    ));
     let tag = format!("sha256-{}.sig", &digest[7..]);
     assert!(out.contains(&tag), "{out}");
 
@@ -154,14 +156,11 @@ async fn signatures_follow_cosigns_format_both_ways() {
         path(&work.path().join("payload")),
     ]);
     assert!(verified.contains("Verified OK"), "{verified}");
-    let out = wisp_ok(&[
-        "registry",
+    let out = wisp_ok(&key_command(
         "verify",
-        "-k",
         &registry.reference("signed:v1"),
-        "--key",
         path(&public),
-    ]);
+    ));
     assert!(out.contains(&digest), "{out}");
     let (_, stranger) = key_pair(keys.path(), "stranger");
     let err = wisp_err(&[
@@ -224,23 +223,18 @@ async fn signatures_follow_cosigns_format_both_ways() {
             }),
         )
         .await;
-    wisp_ok(&[
-        "registry",
+    wisp_ok(&key_command(
         "verify",
-        "-k",
         &registry.reference("byhand:v1"),
-        "--key",
         path(&sec1_pub),
-    ]);
-    // And wisp signs with that SEC1 key too; both signatures are kept.
-    wisp_ok(&[
-        "registry",
+    ));
+    // wisp signs with that SEC1 key too: the same payload stays one layer, now carrying
+    // wisp's signature, which verifies as well.
+    wisp_ok(&key_command(
         "sign",
-        "-k",
         &registry.reference("byhand:v1"),
-        "--key",
         path(&sec1),
-    ]);
+    ));
     let (_, manifest) = get_json(format!(
         "http://{}/v2/byhand/manifests/sha256-{}.sig",
         registry.host(),
@@ -252,14 +246,11 @@ async fn signatures_follow_cosigns_format_both_ways() {
         1,
         "the same payload is one layer: {manifest}"
     );
-    wisp_ok(&[
-        "registry",
+    wisp_ok(&key_command(
         "verify",
-        "-k",
         &registry.reference("byhand:v1"),
-        "--key",
         path(&sec1_pub),
-    ]);
+    ));
 }
 
 #[tokio::test]
@@ -270,14 +261,11 @@ async fn up_with_a_verify_key_runs_only_what_that_key_signed() {
     let (_, stranger) = key_pair(keys.path(), "stranger");
     push_probe(&registry, "app:v1", &guests().probe);
     push_probe(&registry, "unsigned:v1", &guests().probe);
-    wisp_ok(&[
-        "registry",
+    wisp_ok(&key_command(
         "sign",
-        "-k",
         &registry.reference("app:v1"),
-        "--key",
         path(&private),
-    ]);
+    ));
     let cache = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let refuses = |reference: &str, key: &Path| {
