@@ -20,6 +20,7 @@ mod outbound_postgres_v4;
 mod outbound_redis;
 mod outbound_tls;
 mod registry;
+mod registry_faults;
 mod registry_server;
 mod registry_sign;
 mod reuse;
