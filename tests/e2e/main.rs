@@ -23,6 +23,7 @@ mod registry;
 mod registry_faults;
 mod registry_server;
 mod registry_sign;
+mod registry_spin;
 mod reuse;
 mod routing;
 mod sandbox;

@@ -1,6 +1,6 @@
 //! Distribution: apps and components pushed to a real registry (`docker-registry`),
-//! inspected with an independent client (`skopeo`), pulled and run, in Spin's current
-//! and older layouts; pinned digests. Faults, the cache and credentials are in
+//! inspected with an independent client (`skopeo`), pulled and run, in the layout Spin
+//! pushes; pinned digests. Artifacts as Spin made them are in `registry_spin.rs`. Faults, the cache and credentials are in
 //! `registry_faults.rs`.
 
 use crate::harness::*;
@@ -8,9 +8,9 @@ use crate::registry_server::{DockerRegistry, wisp_with_env};
 use serde_json::{Value, json};
 use std::path::Path;
 
-const SPIN_APP: &str = "application/vnd.fermyon.spin.application.v1+config";
-const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
-const DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
+pub(crate) const SPIN_APP: &str = "application/vnd.fermyon.spin.application.v1+config";
+pub(crate) const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+pub(crate) const DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
 
 /// A two-component app sharing one Wasm, with files (a glob over nested folders, a small
 /// file Spin inlines, a large one it layers, a folder mapping), environment and a limit.
@@ -332,71 +332,6 @@ pub(crate) fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-/// An artifact in the layout Spin 1.x pushed (the locked app as the manifest's config,
-/// `trigger` metadata with its `type`, `executor = { type = "spin" }`), assembled by
-/// hand from Spin's `crates/oci` and `crates/locked-app` code paths.
-#[tokio::test]
-async fn an_artifact_in_spins_older_layout_runs() {
-    let registry = DockerRegistry::start();
-    let wasm = std::fs::read(&guests().probe).unwrap();
-    let big = "x".repeat(1000);
-    let wasm_digest = registry.put_blob("old", &wasm).await;
-    let big_digest = registry.put_blob("old", big.as_bytes()).await;
-    use base64::Engine;
-    let small = base64::engine::general_purpose::STANDARD.encode("tiny");
-    let locked = json!({
-        "spin_lock_version": 0,
-        "metadata": {
-            "name": "old-layout",
-            "origin": "file:///home/someone/old/spin.toml",
-            "trigger": {"type": "http", "base": "/"},
-        },
-        "triggers": [{
-            "id": "trigger--web",
-            "trigger_type": "http",
-            "trigger_config": {"component": "web", "route": "/...", "executor": {"type": "spin"}},
-        }],
-        "components": [{
-            "id": "web",
-            "metadata": {"allowed_outbound_hosts": []},
-            "source": {"content_type": "application/wasm", "digest": wasm_digest},
-            "env": {"WHOAMI": "old"},
-            "files": [
-                {"digest": big_digest, "path": "assets/big.txt"},
-                {"inline": small, "path": "assets/tiny.txt"},
-            ],
-        }],
-    });
-    let locked_bytes = serde_json::to_vec(&locked).unwrap();
-    let config = registry.put_blob("old", &locked_bytes).await;
-    registry
-        .put_manifest(
-            "old",
-            "v1",
-            &json!({
-                "schemaVersion": 2,
-                "config": {"mediaType": SPIN_APP, "digest": config, "size": locked_bytes.len()},
-                "layers": [
-                    {"mediaType": WASM_LAYER, "digest": wasm_digest, "size": wasm.len()},
-                    {"mediaType": DATA_LAYER, "digest": big_digest, "size": big.len()},
-                ],
-            }),
-        )
-        .await;
-    let cache = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let wisp = up_from(&registry.reference("old:v1"), cache.path(), state.path());
-    assert_eq!(get(&wisp.url("/")).await, (200, "hello from old\n".into()));
-    assert_eq!(
-        get(&wisp.url("/?op=file&path=/assets/tiny.txt")).await,
-        (200, "tiny".into())
-    );
-    assert_eq!(
-        get(&wisp.url("/?op=file&path=/assets/big.txt")).await,
-        (200, big)
-    );
 }
 
 #[tokio::test]

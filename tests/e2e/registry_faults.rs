@@ -322,3 +322,61 @@ async fn a_pull_killed_half_way_leaves_no_bad_blob_and_the_next_run_completes() 
         "the file served is not the one pushed"
     );
 }
+
+#[test]
+fn credentials_come_from_a_docker_credential_helper() {
+    let ca = TestCa::new();
+    let registry = DockerRegistry::start_secure(&ca);
+    let docker = tempfile::tempdir().unwrap();
+    // A helper speaking docker's protocol: the server on stdin, JSON credentials out.
+    let helper = docker.path().join("docker-credential-wisptest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{REGISTRY_USER}\",\"Secret\":\"{REGISTRY_PASSWORD}\"}}' \"$server\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        docker.path().join("config.json"),
+        json!({"credHelpers": {registry.host(): "wisptest"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        docker.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ca_file = registry.ca_file();
+    let env = [
+        ("DOCKER_CONFIG", docker.path()),
+        ("SSL_CERT_FILE", ca_file.as_path()),
+        ("PATH", std::path::Path::new(&path)),
+    ];
+    let probe = guests().probe.to_str().unwrap().to_owned();
+    let (ok, _, err) = wisp_with_env(
+        &[
+            "registry",
+            "push",
+            "-f",
+            &probe,
+            &registry.reference("helped:v1"),
+        ],
+        &env,
+    );
+    assert!(ok, "{err}");
+    // Without the helper on PATH, the same config yields no credentials: refused.
+    let (ok, _, err) = wisp_with_env(
+        &[
+            "registry",
+            "push",
+            "-f",
+            &probe,
+            &registry.reference("helped:v2"),
+        ],
+        &env[..2],
+    );
+    assert!(!ok && err.contains("refused access"), "{err}");
+}
