@@ -259,7 +259,7 @@ async fn up_with_a_verify_key_runs_only_what_that_key_signed() {
     let keys = tempfile::tempdir().unwrap();
     let (private, public) = key_pair(keys.path(), "trusted");
     let (_, stranger) = key_pair(keys.path(), "stranger");
-    push_probe(&registry, "app:v1", &guests().probe);
+    let signed = push_probe(&registry, "app:v1", &guests().probe);
     push_probe(&registry, "unsigned:v1", &guests().probe);
     wisp_ok(&key_command(
         "sign",
@@ -319,4 +319,31 @@ async fn up_with_a_verify_key_runs_only_what_that_key_signed() {
     // A key file that is not a key.
     let err = refuses(&registry.reference("app:v1"), &private);
     assert!(err.contains("not a PEM ECDSA P-256 public key"), "{err}");
+
+    // The registry is gone: the signed digest, cached by the verified start, restarts
+    // verified from the cache; a key that did not sign it still needs the registry.
+    let pinned = registry.reference(&format!("app@{signed}"));
+    drop(registry);
+    let wisp = Wisp::start(&[
+        "-k",
+        "-f",
+        &pinned,
+        "--verify-key",
+        path(&public),
+        "--oci-cache-dir",
+        path(cache.path()),
+        "--state-dir",
+        path(state.path()),
+    ]);
+    assert!(
+        wisp.stdout_text().contains("from the cache"),
+        "{}",
+        wisp.stdout_text()
+    );
+    assert_eq!(
+        get(&wisp.url("/")).await,
+        (200, "hello from probe\n".into())
+    );
+    let err = refuses(&pinned, &stranger);
+    assert!(err.contains("cannot reach registry"), "{err}");
 }

@@ -48,8 +48,8 @@ enum Plan {
 }
 
 /// Pulls `reference` into the cache. With `verify`, the manifest must carry a signature
-/// that key made, checked before any layer is downloaded (the signature is always read
-/// from the registry, so a verified pull needs it even when everything else is cached).
+/// that key made, checked before any layer is downloaded; a pinned digest that is cached
+/// with a signature an earlier verified pull kept needs no registry.
 pub async fn pull(
     reference: &str,
     options: &RegistryOptions,
@@ -58,9 +58,9 @@ pub async fn pull(
     let reference = parse_reference(reference)?;
     let cache = &options.cache;
     cache.remove_stale_temporaries();
-    if verify.is_none()
-        && let Some(digest) = reference.digest()
+    if let Some(digest) = reference.digest()
         && let Some(pulled) = from_cache(cache, digest)?
+        && verify.is_none_or(|key| crate::sign::verify_cached(cache, digest, key))
     {
         return Ok(pulled);
     }

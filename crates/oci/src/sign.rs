@@ -5,8 +5,11 @@
 //! `cosign verify --key` accepts what wisp signs (with `--insecure-ignore-tlog`: wisp
 //! uploads nothing to a transparency log), and wisp accepts what cosign signs with a key.
 //! The crypto is RustCrypto's `p256`; the `sigstore` crate would bring Fulcio, Rekor and
-//! TUF clients for keyless signing that key-based signing does not use.
+//! TUF clients for keyless signing that key-based signing does not use. A signature a
+//! verified pull accepted is kept beside the cache, so a pinned digest already cached
+//! restarts verified without the registry (the check is redone on the kept inputs).
 
+use crate::cache::BlobCache;
 use crate::client::Registry;
 use crate::digest::sha256_digest;
 use crate::error::OciError;
@@ -292,6 +295,7 @@ impl Registry {
             };
             let payload = self.small_blob(&sig_ref, layer).await?;
             if key.verifies(&payload, signature) && payload_names(&payload, digest) {
+                remember(&self.cache, digest, &payload, signature);
                 return Ok(());
             }
         }
@@ -300,6 +304,75 @@ impl Registry {
             key.path
         )))
     }
+}
+
+/// A signature a verified pull accepted, kept so that a pinned, cached artifact can be
+/// verified again without the registry. Only the check's inputs are kept: the check
+/// itself is redone each time, so a changed file verifies nothing.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    /// The simple-signing payload, base64.
+    payload: String,
+    /// Its signature, as the annotation held it.
+    signature: String,
+}
+
+fn remembered_path(cache: &BlobCache, digest: &str) -> Option<std::path::PathBuf> {
+    let hex = crate::digest::sha256_hex(digest).ok()?;
+    Some(cache.root().join("signatures").join(format!("{hex}.json")))
+}
+
+/// Keeps a verified signature of `digest` (best effort: a failure only means the next
+/// verified start asks the registry again).
+fn remember(cache: &BlobCache, digest: &str, payload: &[u8], signature: &str) {
+    let Some(path) = remembered_path(cache, digest) else {
+        return;
+    };
+    let mut kept: Vec<Remembered> = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    let payload = base64::engine::general_purpose::STANDARD.encode(payload);
+    if kept
+        .iter()
+        .any(|r| r.payload == payload && r.signature == signature)
+    {
+        return;
+    }
+    kept.push(Remembered {
+        payload,
+        signature: signature.to_owned(),
+    });
+    let written = (|| {
+        let parent = path.parent()?;
+        std::fs::create_dir_all(parent).ok()?;
+        let tmp = tempfile::NamedTempFile::new_in(parent).ok()?;
+        std::fs::write(tmp.path(), serde_json::to_vec(&kept).ok()?).ok()?;
+        tmp.persist(&path).ok()
+    })();
+    if written.is_none() {
+        tracing::debug!(%digest, "could not keep a verified signature");
+    }
+}
+
+/// Whether a signature kept by an earlier verified pull of `digest` verifies with `key`.
+pub(crate) fn verify_cached(cache: &BlobCache, digest: &str, key: &VerifyingKey) -> bool {
+    let Some(path) = remembered_path(cache, digest) else {
+        return false;
+    };
+    let Some(kept) = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Vec<Remembered>>(&bytes).ok())
+    else {
+        return false;
+    };
+    kept.iter().any(|r| {
+        base64::engine::general_purpose::STANDARD
+            .decode(&r.payload)
+            .is_ok_and(|payload| {
+                key.verifies(&payload, &r.signature) && payload_names(&payload, digest)
+            })
+    })
 }
 
 /// Whether a simple-signing payload is cosign's and names manifest `digest`.
