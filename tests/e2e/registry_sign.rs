@@ -290,17 +290,20 @@ async fn up_with_a_verify_key_runs_only_what_that_key_signed() {
     // Nothing was downloaded or laid out for the refused artifacts.
     assert!(!cache.path().join("blobs").exists() && !cache.path().join("apps").exists());
 
-    let wisp = Wisp::start(&[
-        "-k",
-        "-f",
-        &registry.reference("app:v1"),
-        "--verify-key",
-        path(&public),
-        "--oci-cache-dir",
-        path(cache.path()),
-        "--state-dir",
-        path(state.path()),
-    ]);
+    let serves = |reference: &str| {
+        Wisp::start(&[
+            "-k",
+            "-f",
+            reference,
+            "--verify-key",
+            path(&public),
+            "--oci-cache-dir",
+            path(cache.path()),
+            "--state-dir",
+            path(state.path()),
+        ])
+    };
+    let wisp = serves(&registry.reference("app:v1"));
     assert!(
         wisp.stdout_text().contains("Signature verified"),
         "{}",
@@ -324,17 +327,7 @@ async fn up_with_a_verify_key_runs_only_what_that_key_signed() {
     // verified from the cache; a key that did not sign it still needs the registry.
     let pinned = registry.reference(&format!("app@{signed}"));
     drop(registry);
-    let wisp = Wisp::start(&[
-        "-k",
-        "-f",
-        &pinned,
-        "--verify-key",
-        path(&public),
-        "--oci-cache-dir",
-        path(cache.path()),
-        "--state-dir",
-        path(state.path()),
-    ]);
+    let wisp = serves(&pinned);
     assert!(
         wisp.stdout_text().contains("from the cache"),
         "{}",
