@@ -137,3 +137,65 @@ fn wrong_world_and_non_wasm_are_one_line_errors() {
         "{err}"
     );
 }
+
+/// A component importing `interface` from `package` (and nothing else), encoded with
+/// wit-component from a dummy core module: what an SDK's bindings would import.
+fn component_importing(package: &str, interface: &str, to: &std::path::Path) {
+    let wit = format!(
+        "package {package};\ninterface {interface} {{ ping: func(); }}\nworld app {{ import {interface}; }}\n"
+    );
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("app.wit", &wit).unwrap();
+    let world = resolve.select_world(&[pkg], Some("app")).unwrap();
+    let mut module =
+        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    std::fs::write(to, component).unwrap();
+}
+
+#[test]
+fn an_import_the_host_lacks_is_named_once_with_the_sdks_that_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = dir.path().join("llm.wasm");
+    component_importing("fermyon:spin@2.0.0", "llm", &llm);
+    let err = up_fails(&["-f", llm.to_str().unwrap()]);
+    assert!(
+        err.contains("the host does not provide `fermyon:spin/llm@2.0.0`")
+            && err.contains("Python SDK"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("does not provide").count(),
+        1,
+        "said twice: {err}"
+    );
+
+    let rc = dir.path().join("rc.wasm");
+    component_importing("wasi:clocks@0.3.0-rc-2026-03-15", "monotonic-clock", &rc);
+    let err = up_fails(&["-f", rc.to_str().unwrap()]);
+    assert!(
+        err.contains("`wasi:clocks/monotonic-clock@0.3.0-rc-2026-03-15`")
+            && err.contains("release candidate"),
+        "{err}"
+    );
+
+    let unknown = dir.path().join("unknown.wasm");
+    component_importing("acme:widgets@1.0.0", "gears", &unknown);
+    let err = up_fails(&["-f", unknown.to_str().unwrap()]);
+    assert!(
+        err.contains("component `unknown`") && err.contains("`acme:widgets/gears@1.0.0`"),
+        "{err}"
+    );
+}

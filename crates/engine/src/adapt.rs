@@ -81,6 +81,21 @@ fn scan_module(module: &[u8]) -> Result<(bool, bool), EngineError> {
     Ok((imports_preview1, exports_start))
 }
 
+/// Whether a component imports any WASI 0.3 interface (`…@0.3.0`, or a release
+/// candidate of it): only then can the engine with component-model-async link what the
+/// other engine could not, so only then is it worth a second compile.
+pub fn imports_wasi_p3(component: &[u8]) -> bool {
+    Parser::new(0)
+        .parse_all(component)
+        .any(|payload| match payload {
+            Ok(Payload::ComponentImportSection(reader)) => reader
+                .into_iter()
+                .flatten()
+                .any(|import| import.name.0.contains("@0.3.")),
+            _ => false,
+        })
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -297,14 +297,18 @@ impl WispEngine {
             runtime
                 .linker
                 .instantiate_pre(&component)
-                .map_err(|e| EngineError::Link(one_line(&format!("{e:#}"))))
+                .map_err(|e| link_error(&format!("{e:#}")))
         };
         // A component that needs component-model-async fails validation on the engine
-        // without it, before any code is generated; one that imports what only the other
-        // linker has fails to link there. Either way it gets the other engine, whose
-        // error, if it fails there too, is the one reported.
+        // without it, before any code is generated: it gets the other engine. One that
+        // compiles but does not link gets the other engine only if it imports WASI 0.3
+        // (what only that linker has); anything else missing is missing from both, so it
+        // is reported at once rather than after compiling a second time.
         let (pre, engine) = match compile_on(EngineKind::Sync) {
             Ok(pre) => (pre, EngineKind::Sync),
+            Err(EngineError::Link(why)) if !adapt::imports_wasi_p3(component_bytes) => {
+                return Err(EngineError::Link(why));
+            }
             Err(_) => (compile_on(EngineKind::Async)?, EngineKind::Async),
         };
         if let Some((cache, keys)) = &cached
@@ -465,6 +469,28 @@ impl InstanceGrants {
     pub fn limits(&self) -> InstanceLimits {
         self.limits
     }
+}
+
+/// A link failure in one line, naming the missing import and, for imports Spin SDKs are
+/// known to make, which SDKs make them.
+fn link_error(wasmtime_error: &str) -> EngineError {
+    let text = one_line(wasmtime_error);
+    let missing = text
+        .split_once("imports instance `")
+        .or_else(|| text.split_once("imports function `"))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, _)| name.to_owned());
+    let Some(missing) = missing else {
+        return EngineError::Link(text);
+    };
+    let hint = if missing.starts_with("fermyon:spin/llm") || missing.starts_with("spin:llm") {
+        " (the Spin Python SDK imports it in every app; wisp does not serve Spin's llm interface yet)"
+    } else if missing.contains("@0.3.0-rc-") {
+        " (a WASI 0.3 release candidate, as spin-sdk 6.0.0 and the Python SDK 4.x–5.0 import; wisp serves the released WASI 0.3.0)"
+    } else {
+        ""
+    };
+    EngineError::Link(format!("the host does not provide `{missing}`{hint}"))
 }
 
 fn one_line(s: &str) -> String {

@@ -29,15 +29,15 @@ use wisp_manifest::App;
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A component failed to load.
-    #[error("component `{id}` ({path}): {source}")]
+    // Not a `#[source]`: the message already says why, and `{:#}` would say it twice.
+    #[error("component `{id}` ({path}): {error}")]
     Component {
         /// Component id.
         id: String,
         /// Its source path.
         path: String,
         /// Why.
-        #[source]
-        source: EngineError,
+        error: EngineError,
     },
     /// A trigger names a component the app does not have.
     #[error("no component `{0}` in the app")]
@@ -71,10 +71,10 @@ impl AppRuntime {
             let spec = app
                 .component(id)
                 .ok_or_else(|| LoadError::UnknownComponent(id.to_owned()))?;
-            let err = |source| LoadError::Component {
+            let err = |error| LoadError::Component {
                 id: spec.id.clone(),
                 path: spec.source.display().to_string(),
-                source,
+                error,
             };
             let source = ComponentSource::read(&spec.source).map_err(err)?;
             let (pre, report) = engine.load_component(&source).map_err(err)?;
