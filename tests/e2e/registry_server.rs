@@ -4,10 +4,10 @@
 //! inspect what wisp pushed. `scripts/test` installs both where missing.
 
 use crate::harness::free_port;
-use crate::servers::TestCa;
+use crate::servers::{TestCa, wait_for_port};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running registry, stopped on drop.
 pub struct DockerRegistry {
@@ -68,14 +68,7 @@ impl DockerRegistry {
             .stderr(Stdio::null())
             .spawn()
             .expect("start docker-registry (scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "docker-registry", Duration::from_secs(15));
         DockerRegistry {
             child,
             dir,

@@ -9,6 +9,19 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Waits until something accepts connections on loopback `port`, failing the test
+/// (naming `server`) after `limit`.
+pub fn wait_for_port(port: u16, server: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{server} did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A `redis-server` of our own on a free loopback port, stopped on drop.
 pub struct Redis {
     child: Child,
@@ -70,14 +83,7 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server (is it installed? scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(port, "redis-server", Duration::from_secs(10));
         Redis {
             child,
             _tls_dir: tls_dir,
@@ -353,15 +359,8 @@ impl Mosquitto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start mosquitto (scripts/test installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
         for &p in ports {
-            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
-                assert!(
-                    Instant::now() < deadline,
-                    "mosquitto did not start on port {p}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            wait_for_port(p, "mosquitto", Duration::from_secs(10));
         }
         child
     }

@@ -62,14 +62,7 @@ impl Registry {
         let registry = reference.resolve_registry().to_owned();
         let auth = credentials(&registry);
         let extra_roots = extra_root_certificates()?;
-        let config = |protocol| ClientConfig {
-            protocol,
-            accept_invalid_certificates: options.insecure,
-            extra_root_certificates: extra_roots.clone(),
-            connect_timeout: Some(std::time::Duration::from_secs(10)),
-            read_timeout: Some(std::time::Duration::from_secs(60)),
-            ..Default::default()
-        };
+        let config = |protocol| client_config(protocol, options.insecure, &extra_roots);
         let client = oci_client::Client::new(config(ClientProtocol::Https));
         let whole = reference.whole();
         let client = match client.auth(reference, &auth, operation).await {
@@ -111,6 +104,19 @@ impl Registry {
     ) -> impl Fn(oci_client::errors::OciDistributionError) -> OciError + '_ {
         let whole = reference.whole();
         move |e| OciError::from_client(e, &self.registry, &whole)
+    }
+}
+
+/// How every registry client here is configured: the protocol, whether certificates may
+/// fail to verify, the extra CAs, and timeouts so a silent registry cannot hang a pull.
+fn client_config(protocol: ClientProtocol, insecure: bool, roots: &[Certificate]) -> ClientConfig {
+    ClientConfig {
+        protocol,
+        accept_invalid_certificates: insecure,
+        extra_root_certificates: roots.to_vec(),
+        connect_timeout: Some(std::time::Duration::from_secs(10)),
+        read_timeout: Some(std::time::Duration::from_secs(60)),
+        ..Default::default()
     }
 }
 
@@ -220,14 +226,10 @@ async fn check_credentials(
     } else {
         vec![ClientProtocol::Https]
     };
+    let extra_roots = extra_root_certificates()?;
     let mut last = None;
     for protocol in protocols {
-        let client = oci_client::Client::new(ClientConfig {
-            protocol,
-            accept_invalid_certificates: insecure,
-            extra_root_certificates: extra_root_certificates()?,
-            ..Default::default()
-        });
+        let client = oci_client::Client::new(client_config(protocol, insecure, &extra_roots));
         match client.catalog(&probe, &auth, Some(1), None).await {
             Ok(_) => return Ok(()),
             Err(e) => {

@@ -67,11 +67,7 @@ pub async fn pull(
     let registry = Registry::connect(&reference, options, RegistryOperation::Pull).await?;
     let (bytes, digest) = registry
         .client
-        .pull_manifest_raw(
-            &reference,
-            &registry.auth,
-            &[media::OCI_MANIFEST, media::DOCKER_MANIFEST],
-        )
+        .pull_manifest_raw(&reference, &registry.auth, &media::MANIFEST_TYPES)
         .await
         .map_err(registry.fail(&reference))?;
     if let Some(key) = verify {

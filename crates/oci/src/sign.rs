@@ -139,11 +139,7 @@ impl Registry {
         }
         let (_, digest) = self
             .client
-            .pull_manifest_raw(
-                reference,
-                &self.auth,
-                &[media::OCI_MANIFEST, media::DOCKER_MANIFEST],
-            )
+            .pull_manifest_raw(reference, &self.auth, &media::MANIFEST_TYPES)
             .await
             .map_err(self.fail(reference))?;
         Ok(digest)
@@ -158,11 +154,7 @@ impl Registry {
         let sig_ref = signature_reference(reference, digest);
         match self
             .client
-            .pull_manifest_raw(
-                &sig_ref,
-                &self.auth,
-                &[media::OCI_MANIFEST, media::DOCKER_MANIFEST],
-            )
+            .pull_manifest_raw(&sig_ref, &self.auth, &media::MANIFEST_TYPES)
             .await
             .map_err(self.fail(&sig_ref))
         {
