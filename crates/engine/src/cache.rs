@@ -61,6 +61,34 @@ impl CompileCache {
         &self.dir
     }
 
+    /// What the keys depend on besides the content: the engine configuration, the
+    /// wasmtime version and wisp's; entries made under another fingerprint never match.
+    pub fn fingerprint(&self) -> &str {
+        &self.engine_fingerprint
+    }
+
+    /// The entry for `key` as stored (its digest, then the code), if present and intact:
+    /// to carry to another cache of the same engine configuration.
+    pub fn export(&self, key: &str) -> Option<Vec<u8>> {
+        read_verified(&self.entry_path(key)).ok().flatten()
+    }
+
+    /// Adds an entry [`export`](Self::export)ed from another cache to the cache in `dir`.
+    /// It is refused unless `key` is a key (64 hex digits) and the entry's digest matches
+    /// its code; wasmtime still checks, when loading it, that it was compiled for the
+    /// loading engine's configuration.
+    pub fn import(dir: &Path, key: &str, entry: &[u8]) -> Result<(), String> {
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("`{key}` is not a compile-cache key"));
+        }
+        if entry.len() < DIGEST_LEN
+            || Sha256::digest(&entry[DIGEST_LEN..]).as_slice() != &entry[..DIGEST_LEN]
+        {
+            return Err("the entry's code does not match its digest (damaged)".into());
+        }
+        write_entry(dir, key, entry).map_err(|e| format!("cannot write to {}: {e}", dir.display()))
+    }
+
     /// The cache keys for a source whose bytes have SHA-256 `content`, one per engine
     /// kind, in the order the engines are tried.
     pub fn keys(&self, content: &[u8; 32]) -> [(EngineKind, String); 2] {
@@ -79,7 +107,7 @@ impl CompileCache {
     }
 
     fn entry_path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("{key}.cwasm"))
+        entry_path(&self.dir, key)
     }
 
     /// Loads the entry for `key`, if present and intact. A damaged, foreign or otherwise
@@ -112,23 +140,32 @@ impl CompileCache {
     /// Stores a compiled component under `key`. Failures only cost a recompile later.
     pub fn store(&self, key: &str, component: &Component) {
         let result = (|| -> anyhow::Result<()> {
-            std::fs::create_dir_all(&self.dir)?;
-            // Only this user may add entries, or swap one.
-            std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700))?;
             let code = component.serialize()?;
             let mut bytes = Vec::with_capacity(DIGEST_LEN + code.len());
             bytes.extend_from_slice(&Sha256::digest(&code));
             bytes.extend_from_slice(&code);
-            let tmp = self.dir.join(format!(".{key}.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-            std::fs::rename(&tmp, self.entry_path(key))?;
-            Ok(())
+            Ok(write_entry(&self.dir, key, &bytes)?)
         })();
         if let Err(e) = result {
             tracing::warn!(dir = %self.dir.display(), "could not write the compile cache: {e:#}");
         }
     }
+}
+
+fn entry_path(dir: &Path, key: &str) -> PathBuf {
+    dir.join(format!("{key}.cwasm"))
+}
+
+/// Writes a whole entry (digest and code) into `dir` atomically, readable only by this
+/// user.
+fn write_entry(dir: &Path, key: &str, entry: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    // Only this user may add entries, or swap one.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, entry)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, entry_path(dir, key))
 }
 
 /// Bytes of the SHA-256 digest that starts every entry.
@@ -207,5 +244,26 @@ mod tests {
                 .unwrap_err()
                 .contains("writable by other users")
         );
+    }
+
+    #[test]
+    fn an_exported_entry_imports_and_a_bad_one_is_refused() {
+        let engine = Engine::default();
+        let from = CompileCache::new(tempfile::tempdir().unwrap().keep(), &engine);
+        let to = CompileCache::new(tempfile::tempdir().unwrap().keep(), &engine);
+        let key = "ab".repeat(32);
+        let code = b"machine code".to_vec();
+        let mut entry = Sha256::digest(&code).to_vec();
+        entry.extend_from_slice(&code);
+        super::write_entry(from.dir(), &key, &entry).unwrap();
+        let exported = from.export(&key).expect("the entry exports");
+        CompileCache::import(to.dir(), &key, &exported).unwrap();
+        assert_eq!(to.export(&key).unwrap(), entry);
+        let escape = CompileCache::import(to.dir(), "../escape", &exported).unwrap_err();
+        assert!(escape.contains("not a compile-cache key"), "{escape}");
+        let mut damaged = exported.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        let damaged = CompileCache::import(to.dir(), &key, &damaged).unwrap_err();
+        assert!(damaged.contains("damaged"), "{damaged}");
     }
 }

@@ -8,6 +8,7 @@ mod model;
 pub mod outbound;
 mod raw;
 pub mod read;
+mod retain;
 pub mod template;
 mod triggers;
 mod units;

@@ -10,6 +10,7 @@ mod cache;
 mod client;
 mod digest;
 mod error;
+mod held;
 pub mod locked;
 pub mod media;
 mod pull;
@@ -25,6 +26,7 @@ pub use client::{
 };
 pub use digest::sha256_digest;
 pub use error::OciError;
+pub use held::{HeldLayer, runnable_from_layers};
 pub use pull::{Pulled, PulledKind, pull};
 pub use push::push;
 pub use sign::{SigningKey, VerifyingKey, signature_tag};

@@ -16,7 +16,7 @@ use oci_client::{Reference, RegistryOperation};
 use std::path::PathBuf;
 
 /// Largest locked app accepted (it is read into memory).
-const MAX_LOCKED_APP_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_LOCKED_APP_BYTES: u64 = 64 << 20;
 
 /// Blobs downloaded at once.
 const PARALLEL_BLOBS: usize = 4;
@@ -233,7 +233,7 @@ async fn fetch_blob(
 }
 
 /// Caches every file of a gzipped tar layer under its own digest.
-fn unpack_archive(cache: &BlobCache, archive: &std::path::Path) -> Result<(), OciError> {
+pub(crate) fn unpack_archive(cache: &BlobCache, archive: &std::path::Path) -> Result<(), OciError> {
     let file = std::fs::File::open(archive).map_err(OciError::io(archive))?;
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let entries = tar.entries().map_err(OciError::io(archive))?;

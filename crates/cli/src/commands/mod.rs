@@ -1,7 +1,6 @@
 //! One module per subcommand, plus how an app is located on disk.
 
 pub mod build;
-pub mod events;
 pub mod registry;
 pub mod up;
 

@@ -1,21 +1,15 @@
 //! `wisp up`: loads an app, compiles (or loads from cache) its components, and serves
 //! its triggers (HTTP, Redis, cron, MQTT; or runs its commands) until Ctrl-C or SIGTERM.
 
-use super::events::{EventTriggers, RunningEvents};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-use wisp_capabilities::{AppCapabilities, CapabilityOptions, RuntimeConfig};
-use wisp_engine::{CodeOrigin, EngineConfig, GrantOptions, InternalHttp, LoadReport, WispEngine};
-use wisp_runtime::AppRuntime;
-use wisp_trigger_command::{CommandTrigger, RunOutcome};
-use wisp_trigger_cron::CronTrigger;
-use wisp_trigger_http::{HttpApp, ListenerConfig};
-use wisp_trigger_mqtt::MqttTrigger;
-use wisp_trigger_redis::RedisTrigger;
+use wisp_capabilities::RuntimeConfig;
+use wisp_engine::EngineConfig;
+use wisp_host::HostOptions;
+use wisp_trigger_http::ListenerConfig;
 
 /// Arguments of `wisp up`.
 #[derive(Args)]
@@ -137,69 +131,65 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
     let (app, default_state_dir) = locate_app(&args).await?;
-    if app.triggers.is_empty() {
-        bail!(
-            "{}: the app has no triggers (`[[trigger.http]]`, `redis`, `cron`, `mqtt` or \
-             `command`): nothing to run",
-            app.manifest_path.display()
-        );
-    }
-    // A schedule that does not parse fails before anything is compiled.
-    CronTrigger::check(&app)?;
+    // A schedule that does not parse fails before anything is built or compiled.
+    wisp_host::check_app(&app)?;
     if args.build {
         super::build_app(&app)?;
     }
-    app.check_sources()?;
-
-    let state_dir = args.state_dir.clone().unwrap_or(default_state_dir);
-    let capabilities = Arc::new(load_capabilities(&app, &args, &state_dir).await?);
-    let engine = Arc::new(WispEngine::new(&EngineConfig {
-        max_instances: args.max_instances,
-        cache_dir: cache_dir(&args),
-        max_total_memory: args.max_total_memory,
-    })?);
-    let options = grant_options(&args, capabilities.clone(), state_dir);
-    let component_ids = HttpApp::component_ids(&app)
-        .chain(CommandTrigger::component_ids(&app))
-        .chain(RedisTrigger::component_ids(&app))
-        .chain(CronTrigger::component_ids(&app))
-        .chain(MqttTrigger::component_ids(&app));
-    let runtime = AppRuntime::load(engine, &app, component_ids, &options, print_load_report)?;
-    let http = match app.http_triggers().next() {
-        None => None,
-        Some(_) => {
-            let (http, warnings) = HttpApp::new(runtime.clone(), &app)?;
-            for w in warnings {
-                eprintln!("Warning: {w}");
-            }
-            Some(http)
-        }
-    };
-    let commands = CommandTrigger::new(runtime.clone(), &app)?;
-    let render = |text: &str| capabilities.render(text);
-    let events = EventTriggers {
-        redis: RedisTrigger::new(runtime.clone(), &app, render, |component, address| {
-            capabilities.redis_client(component, address)
-        })?,
-        cron: CronTrigger::new(runtime.clone(), &app)?,
-        mqtt: MqttTrigger::new(runtime, &app, render, |component, host, port| {
-            capabilities.client_tls(component, host, port)
-        })?,
-    };
+    let options = host_options(&args, default_state_dir)?;
     // Before anything is printed or run: a signal right after must stop us cleanly.
-    let signal = shutdown_signal()?;
-    let internal = http.clone().map(|h| h as Arc<dyn InternalHttp>);
-    let running = events.start(internal).await?;
-    let status = run_in_foreground(http, commands, &args, signal, &running).await;
-    running.stop();
-    let grace = Duration::from_secs(args.shutdown_grace);
-    if !running.drain(grace).await {
-        eprintln!(
-            "Warning: some event handlers were still running after {}s; stopped anyway",
-            args.shutdown_grace
-        );
+    let signal = wisp_host::shutdown_signal()?;
+    Ok(wisp_host::run_app(&app, &options, signal).await?)
+}
+
+/// What the host needs from the command line and the environment.
+fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<HostOptions> {
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => RuntimeConfig::load(path)?,
+        None => RuntimeConfig::default(),
+    };
+    let mut seed_sql = Vec::with_capacity(args.sqlite.len());
+    for sql in &args.sqlite {
+        seed_sql.push(match sql.strip_prefix('@') {
+            Some(file) => wisp_manifest::read::read_text_capped(std::path::Path::new(file))
+                .with_context(|| format!("--sqlite @{file}: cannot read the file"))?,
+            None => sql.clone(),
+        });
     }
-    status
+    Ok(HostOptions {
+        listen: args.listen,
+        listener: ListenerConfig {
+            header_read_timeout: args.header_read_timeout,
+            idle_timeout: args.idle_timeout,
+            max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
+            max_body_bytes: args.max_body_size,
+            max_connections: args.max_connections,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        },
+        engine: EngineConfig {
+            max_instances: args.max_instances,
+            cache_dir: cache_dir(args),
+            max_total_memory: args.max_total_memory,
+        },
+        limits: wisp_engine::InstanceLimits {
+            memory: args.memory_limit,
+            timeout: args.timeout,
+            max_instances: args.max_instances_per_component.unwrap_or(
+                wisp_engine::default_instances_per_component(args.max_instances),
+            ),
+            instance_reuse: args.instance_reuse,
+            instance_concurrency: args.instance_concurrency,
+            max_fanout: args.max_fanout,
+        },
+        log_max_bytes: args.log_max_size,
+        state_dir: args.state_dir.clone().unwrap_or(default_state_dir),
+        extra_env: args.env.clone(),
+        runtime_config,
+        variable_env: std::env::vars().collect(),
+        seed_key_values: args.key_values.clone(),
+        seed_sql,
+        guest_args: args.guest_args.clone(),
+    })
 }
 
 /// The app `-f`/`--from-registry` names, and its default state folder: `.wisp` beside
@@ -265,69 +255,6 @@ async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBu
     Ok((app, state_dir))
 }
 
-/// Serves HTTP and runs the commands, whichever the app has, until a signal (or, with
-/// commands, until they end); the event triggers run beside and are told to stop then.
-/// Returns the exit status.
-async fn run_in_foreground(
-    http: Option<Arc<HttpApp>>,
-    commands: Option<CommandTrigger>,
-    args: &UpArgs,
-    signal: impl Future<Output = ()>,
-    running: &RunningEvents,
-) -> anyhow::Result<i32> {
-    match (http, commands) {
-        (Some(http), None) => {
-            let stop = async {
-                signal.await;
-                running.stop();
-            };
-            serve(http, args, stop).await.map(|()| 0)
-        }
-        (None, Some(commands)) => {
-            println!("No HTTP triggers: not listening");
-            tokio::select! {
-                outcome = commands.run(&args.guest_args, None) => Ok(report(outcome)),
-                () = signal => Ok(130),
-            }
-        }
-        // Both: HTTP is served while the commands run, and stops when they end.
-        (Some(http), Some(commands)) => {
-            let guest_args = args.guest_args.clone();
-            let internal = Some(http.clone() as Arc<dyn InternalHttp>);
-            let (ended, commands_ended) = tokio::sync::oneshot::channel();
-            let run = tokio::spawn(async move {
-                let _ = ended.send(commands.run(&guest_args, internal).await);
-            });
-            // The commands' outcome, once they end; none if a signal came first.
-            let outcome = std::sync::Mutex::new(None);
-            let stop = async {
-                tokio::select! {
-                    () = signal => {}
-                    ended = commands_ended => {
-                        *outcome.lock().expect("outcome lock") = ended.ok();
-                    }
-                }
-                running.stop();
-            };
-            serve(http, args, stop).await?;
-            let outcome = outcome.lock().expect("outcome lock").take();
-            match outcome {
-                Some(outcome) => Ok(report(outcome)),
-                None => {
-                    run.abort();
-                    Ok(130)
-                }
-            }
-        }
-        // Event triggers only: they run until a signal.
-        (None, None) => {
-            println!("No HTTP triggers: not listening");
-            signal.await;
-            Ok(0)
-        }
-    }
-}
-
 /// The compile cache folder, unless `--no-cache`.
 fn cache_dir(args: &UpArgs) -> Option<PathBuf> {
     if args.no_cache {
@@ -336,146 +263,4 @@ fn cache_dir(args: &UpArgs) -> Option<PathBuf> {
     args.cache_dir
         .clone()
         .or_else(wisp_engine::CompileCache::default_dir)
-}
-
-/// What every component is granted from the command line, beside its manifest.
-fn grant_options(
-    args: &UpArgs,
-    capabilities: Arc<AppCapabilities>,
-    state_dir: PathBuf,
-) -> GrantOptions {
-    GrantOptions {
-        limits: wisp_engine::InstanceLimits {
-            memory: args.memory_limit,
-            timeout: args.timeout,
-            max_instances: args.max_instances_per_component.unwrap_or(
-                wisp_engine::default_instances_per_component(args.max_instances),
-            ),
-            instance_reuse: args.instance_reuse,
-            instance_concurrency: args.instance_concurrency,
-            max_fanout: args.max_fanout,
-        },
-        log_max_bytes: args.log_max_size,
-        capabilities,
-        state_dir,
-        extra_env: args.env.clone(),
-    }
-}
-
-/// Prints how a component was loaded.
-fn print_load_report(id: &str, report: &LoadReport) {
-    let how = match report.origin {
-        CodeOrigin::Compiled => "compiled",
-        CodeOrigin::Cache => "loaded from compile cache",
-    };
-    let adapted = if report.adapted {
-        " (core module adapted to a component)"
-    } else {
-        ""
-    };
-    println!(
-        "{id}: {how} in {:.1?}{adapted}, runs on the {}",
-        report.elapsed,
-        report.engine.describe()
-    );
-}
-
-/// Prints why a command failed, if it did; its exit status.
-fn report(outcome: RunOutcome) -> i32 {
-    if let RunOutcome::Failed(why) = &outcome {
-        eprintln!("Error: {why}");
-    }
-    outcome.status()
-}
-
-/// Opens the app's stores and databases, resolves variables, and applies `--key-value`
-/// and `--sqlite`.
-async fn load_capabilities(
-    app: &wisp_manifest::App,
-    args: &UpArgs,
-    state_dir: &std::path::Path,
-) -> anyhow::Result<AppCapabilities> {
-    let runtime_config = match &args.runtime_config_file {
-        Some(path) => RuntimeConfig::load(path)?,
-        None => RuntimeConfig::default(),
-    };
-    let options = CapabilityOptions {
-        state_dir: state_dir.to_path_buf(),
-        runtime_config,
-        variable_env: std::env::vars().collect(),
-    };
-    let mut caps = AppCapabilities::load(app, &options).await?;
-    if !args.key_values.is_empty() {
-        caps.seed_default_store(&options, &args.key_values).await?;
-    }
-    for sql in &args.sqlite {
-        let text = match sql.strip_prefix('@') {
-            Some(file) => wisp_manifest::read::read_text_capped(std::path::Path::new(file))
-                .with_context(|| format!("--sqlite @{file}: cannot read the file"))?,
-            None => sql.clone(),
-        };
-        caps.run_default_sql(&options, &text)?;
-    }
-    Ok(caps)
-}
-
-async fn serve(
-    app: Arc<HttpApp>,
-    args: &UpArgs,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another server using it? pick another with `--listen`)",
-                args.listen
-            )
-        })?;
-    let addr = listener.local_addr()?;
-    // One write, so a reader of the pipe sees the whole banner at once.
-    let mut banner = format!("Serving http://{addr}\nAvailable Routes:\n");
-    for (id, route) in app.routes() {
-        banner.push_str(&format!("  {id}: http://{addr}{route}\n"));
-    }
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        out.write_all(banner.as_bytes())?;
-        out.flush()?;
-    }
-    let config = ListenerConfig {
-        header_read_timeout: args.header_read_timeout,
-        idle_timeout: args.idle_timeout,
-        max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
-        max_body_bytes: args.max_body_size,
-        max_connections: args.max_connections,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace),
-    };
-    let finished = wisp_trigger_http::serve(app, listener, shutdown, config).await;
-    if finished {
-        println!("Stopped");
-    } else {
-        eprintln!(
-            "Warning: some requests were still running after {}s; stopped anyway",
-            args.shutdown_grace
-        );
-    }
-    Ok(())
-}
-
-/// Installs the SIGINT and SIGTERM handlers now; the future resolves at the first signal.
-/// They go in before the banner: whoever reads it may signal at once, and a SIGTERM with
-/// no handler installed kills the process instead of stopping it.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-        println!("Shutting down: waiting for in-flight requests");
-    })
 }

@@ -1,7 +1,8 @@
-//! The app's event triggers (Redis, cron, MQTT) as `wisp up` runs them: started
+//! The app's event triggers (Redis, cron, MQTT) as a host runs them: started
 //! together after the components load, stopped together at shutdown, with their
 //! in-flight handlers given the shutdown grace to finish.
 
+use crate::HostError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,7 @@ impl EventTriggers {
     pub async fn start(
         self,
         internal: Option<Arc<dyn InternalHttp>>,
-    ) -> anyhow::Result<RunningEvents> {
+    ) -> Result<RunningEvents, HostError> {
         let running = RunningEvents {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -77,8 +78,9 @@ impl EventTriggers {
         if !banner.is_empty() {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(banner.as_bytes())?;
-            out.flush()?;
+            out.write_all(banner.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(HostError::Output)?;
         }
         Ok(running)
     }
@@ -86,12 +88,14 @@ impl EventTriggers {
 
 impl RunningEvents {
     /// Awaits a trigger's start; if it failed, stops what already started.
-    async fn started<E>(&self, start: impl Future<Output = Result<(), E>>) -> anyhow::Result<()>
+    async fn started<E>(&self, start: impl Future<Output = Result<(), E>>) -> Result<(), HostError>
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        start.await.inspect_err(|_| self.stop())?;
-        Ok(())
+        start.await.map_err(|e| {
+            self.stop();
+            HostError::Trigger(Box::new(e))
+        })
     }
 
     /// Stops taking new events (unsubscribes, stops the schedules); idempotent.
