@@ -28,16 +28,53 @@ pub fn shim_bin() -> PathBuf {
     shim
 }
 
+/// Which Debian release's containerd (and `ctr`) to run.
+#[derive(Debug, Clone, Copy)]
+pub enum Release {
+    /// Debian 12's package, containerd 1.6: installed by `scripts/test`.
+    Debian12,
+    /// Debian 13's package, containerd 1.7: unpacked (not installed) under `target/` by
+    /// `scripts/test`, since Debian 12's 1.6 cannot hand Spin's artifact to a shim.
+    Debian13,
+}
+
+impl Release {
+    /// The folder holding `containerd` and `ctr`, or `None` for the ones on `PATH`.
+    fn bin_dir(self) -> Option<PathBuf> {
+        match self {
+            Self::Debian12 => None,
+            Self::Debian13 => {
+                let dir = repo_root().join("target/containerd-debian13/usr/bin");
+                assert!(
+                    dir.join("containerd").is_file(),
+                    "{} is missing: `scripts/fetch-containerd` unpacks Debian 13's containerd",
+                    dir.display()
+                );
+                Some(dir)
+            }
+        }
+    }
+
+    fn command(self, name: &str) -> Command {
+        match self.bin_dir() {
+            Some(dir) => Command::new(dir.join(name)),
+            None => Command::new(name),
+        }
+    }
+}
+
 /// A running containerd; stopped, with every task it ran, when dropped.
 pub struct Containerd {
+    release: Release,
     dir: tempfile::TempDir,
     daemon: Child,
     containers: Mutex<Vec<String>>,
 }
 
 impl Containerd {
-    /// Starts containerd with the shim on its `PATH` and waits until it answers.
-    pub fn start() -> Containerd {
+    /// Starts `release`'s containerd with the shim on its `PATH` and waits until it
+    /// answers.
+    pub fn start(release: Release) -> Containerd {
         let shim_dir = shim_bin().parent().unwrap().to_path_buf();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
@@ -55,7 +92,8 @@ impl Containerd {
             shim_dir.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let daemon = Command::new("containerd")
+        let daemon = release
+            .command("containerd")
             .arg("--config")
             .arg(dir.path().join("config.toml"))
             .env("PATH", path)
@@ -64,6 +102,7 @@ impl Containerd {
             .spawn()
             .expect("start containerd (scripts/test installs it)");
         let containerd = Containerd {
+            release,
             dir,
             daemon,
             containers: Mutex::default(),
@@ -90,8 +129,18 @@ impl Containerd {
         self.ctr_command(args).output().expect("run ctr")
     }
 
+    /// The root folder of running container `id`, as the host sees it.
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("state/io.containerd.runtime.v2.task")
+            .join(NAMESPACE)
+            .join(id)
+            .join("rootfs")
+    }
+
     fn ctr_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("ctr");
+        let mut command = self.release.command("ctr");
         command
             .arg("--address")
             .arg(self.dir.path().join("containerd.sock"))

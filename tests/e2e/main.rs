@@ -6,6 +6,8 @@ mod block_networks;
 mod cli;
 mod command;
 mod components;
+mod containerd;
+mod containerd_server;
 mod examples;
 mod http;
 mod lifecycle;
