@@ -1,8 +1,8 @@
 //! The containerd shim: apps pushed with `wisp registry push` (Spin's OCI artifact) and
 //! plain images holding `/spin.toml`, pulled and run by a real containerd through
 //! `ctr run --runtime io.containerd.wisp.v1`; SIGTERM drains, load errors reach the
-//! task's output, command apps exit with their guest's status, and two apps run side
-//! by side. Spin's artifact needs containerd 1.7.7+ (or 1.6.25+) to reach a shim: those
+//! task's output, command apps exit with their guest's status, event triggers run, and
+//! two apps run side by side. Spin's artifact needs containerd 1.7.7+ (or 1.6.25+) to reach a shim: those
 //! tests run Debian 13's containerd; the plain image runs on Debian 12's 1.6.
 
 use crate::containerd_server::{Containerd, Release, Task};
@@ -134,6 +134,35 @@ async fn two_apps_run_side_by_side_with_spins_variables_and_selective_deployment
         get(&format!("{probe_url}/?op=status&code=203")).await,
         (203, String::new())
     );
+}
+
+#[tokio::test]
+async fn a_redis_trigger_app_handles_messages_in_its_container() {
+    let redis = crate::servers::Redis::start();
+    let registry = DockerRegistry::start();
+    let image = registry.reference("events:v1");
+    push(crate::trigger_redis::redis_app(&redis.url()).path(), &image);
+    let containerd = Containerd::start(Release::Debian13);
+    containerd.pull(&image);
+    let (task, url) = serve(&containerd, &image, "events", &[]);
+    assert!(
+        task.output()
+            .contains(&format!("Redis: channel `events` on {}", redis.url())),
+        "{}",
+        task.output()
+    );
+    assert_eq!(redis.cli(&["publish", "events", "one"]), "1");
+    assert_eq!(redis.cli(&["publish", "events3", "two"]), "1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let keys = loop {
+        let (status, keys) = get(&format!("{url}/?op=kv-keys")).await;
+        assert_eq!(status, 200, "{keys}");
+        if keys == "redis3:two,redis:one" || std::time::Instant::now() > deadline {
+            break keys;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(keys, "redis3:two,redis:one", "{}", task.output());
 }
 
 #[test]

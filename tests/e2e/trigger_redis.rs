@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// An app with an HTTP route reading the default store (`web`) and both Redis guests:
 /// `sub` (spin-sdk 5.2) on channel `events`, `sub3` (spin-sdk 7) on `events3`. The
 /// address comes from a variable, as Spin apps write it.
-fn redis_app(address: &str) -> AppDir {
+pub(crate) fn redis_app(address: &str) -> AppDir {
     let g = guests();
     AppDir::new(&format!(
         r#"spin_manifest_version = 2
