@@ -280,29 +280,17 @@ async fn push_plain_image(
         layer.append_data(&mut header, name, *bytes).unwrap();
     }
     let layer = layer.into_inner().unwrap();
-    let layer_digest = registry.put_blob(repo, &layer).await;
-    let config = serde_json::to_vec(&json!({
+    use sha2::Digest;
+    let diff_id = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&layer)));
+    let config = json!({
         "architecture": "amd64",
         "os": "linux",
         "config": { "Entrypoint": ["/"] },
-        "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-    }))
-    .unwrap();
-    let config_digest = registry.put_blob(repo, &config).await;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest,
-            "size": layer.len(),
-        }],
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
     });
-    registry.put_manifest(repo, "v1", &manifest).await;
+    let layers = [("application/vnd.oci.image.layer.v1.tar", layer.as_slice())];
+    registry
+        .put_image(repo, "v1", &config, &layers, json!({}))
+        .await;
     registry.reference(&format!("{repo}:v1"))
 }

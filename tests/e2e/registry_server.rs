@@ -158,6 +158,39 @@ impl DockerRegistry {
         digest
     }
 
+    /// Stores an image as `repo:tag`: `config` (an OCI image config), then each layer
+    /// (media type, bytes) in order, then a manifest naming them with `annotations`.
+    pub async fn put_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        config: &serde_json::Value,
+        layers: &[(&str, &[u8])],
+        annotations: serde_json::Value,
+    ) {
+        let config = serde_json::to_vec(config).unwrap();
+        let config_digest = self.put_blob(repo, &config).await;
+        let mut descriptors = Vec::new();
+        for (media_type, bytes) in layers {
+            let digest = self.put_blob(repo, bytes).await;
+            descriptors.push(serde_json::json!({
+                "mediaType": media_type, "digest": digest, "size": bytes.len(),
+            }));
+        }
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": descriptors,
+            "annotations": annotations,
+        });
+        self.put_manifest(repo, tag, &manifest).await;
+    }
+
     /// Stores `manifest` as `repo:tag` through the registry API.
     pub async fn put_manifest(&self, repo: &str, tag: &str, manifest: &serde_json::Value) {
         let response = reqwest::Client::new()

@@ -7,6 +7,7 @@ use crate::harness::*;
 use crate::registry::{DATA_LAYER, SPIN_APP, WASM_LAYER, up_from, up_from_fails};
 use crate::registry_server::DockerRegistry;
 use serde_json::{Value, json};
+use sha2::Digest;
 
 /// An artifact in the layout Spin 1.x pushed (the locked app as the manifest's config,
 /// `trigger` metadata with its `type`, `executor = { type = "spin" }`), assembled by
@@ -120,35 +121,21 @@ async fn an_artifact_with_a_spin_3_locked_app_runs() {
         })
     };
     let publish = |tag: &'static str, locked: Value| {
-        let registry = &registry;
-        let wasm_len = wasm.len();
-        let wasm_digest = wasm_digest.clone();
+        let (registry, wasm) = (&registry, &wasm);
         async move {
             let locked = serde_json::to_vec(&locked).unwrap();
-            let locked_digest = registry.put_blob("spin3", &locked).await;
-            let config = serde_json::to_vec(&json!({
+            let locked_digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&locked)));
+            let config = json!({
                 "architecture": "wasm",
                 "os": "Wasip1",
                 "config": {"Labels": {"com.fermyon.spin.lockedAppDigest": locked_digest}},
                 "rootfs": {"type": "layers", "diff_ids": []},
-            }))
-            .unwrap();
-            let config_digest = registry.put_blob("spin3", &config).await;
-            let manifest = json!({
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config_digest,
-                    "size": config.len(),
-                },
-                "layers": [
-                    {"mediaType": WASM_LAYER, "digest": wasm_digest, "size": wasm_len},
-                    {"mediaType": SPIN_APP, "digest": locked_digest, "size": locked.len()},
-                ],
-                "annotations": {"org.opencontainers.image.title": "spin3"},
             });
-            registry.put_manifest("spin3", tag, &manifest).await;
+            let layers = [(WASM_LAYER, wasm.as_slice()), (SPIN_APP, locked.as_slice())];
+            let annotations = json!({"org.opencontainers.image.title": "spin3"});
+            registry
+                .put_image("spin3", tag, &config, &layers, annotations)
+                .await;
         }
     };
     publish("v1", locked(json!({"local_service_chaining": "required"}))).await;

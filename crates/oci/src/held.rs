@@ -25,14 +25,10 @@ pub fn runnable_from_layers(
     cache: &BlobCache,
     layers: &[HeldLayer<'_>],
 ) -> Result<Runnable, OciError> {
-    let known = [
-        media::SPIN_APPLICATION,
-        media::WASM_LAYER,
-        media::WASM_LAYER_WKG,
-        media::DATA_LAYER,
-        media::ARCHIVE_LAYER,
-    ];
-    if let Some(layer) = layers.iter().find(|l| !known.contains(&l.media_type)) {
+    if let Some(layer) = layers
+        .iter()
+        .find(|l| !media::APP_LAYERS.contains(&l.media_type))
+    {
         return Err(OciError::UnknownLayer {
             digest: layer.digest.to_owned(),
             media_type: layer.media_type.to_owned(),

@@ -12,6 +12,15 @@ pub const WASM_LAYER_WKG: &str = "application/wasm";
 pub const DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
 /// A gzipped tar of a component's static files (Spin pushes these past 500 layers).
 pub const ARCHIVE_LAYER: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
+/// Every layer media type an app's artifact may hold (a Spin app's, or a component's).
+pub const APP_LAYERS: [&str; 5] = [
+    SPIN_APPLICATION,
+    WASM_LAYER,
+    WASM_LAYER_WKG,
+    DATA_LAYER,
+    ARCHIVE_LAYER,
+];
+
 /// The image config Spin pushes apps with.
 pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// The config of a Wasm component artifact.

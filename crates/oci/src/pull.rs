@@ -135,14 +135,7 @@ fn plan(manifest: &OciImageManifest) -> Result<Plan, OciError> {
         sha256_hex(&d.digest).map_err(OciError::Invalid)?;
     }
     for layer in &manifest.layers {
-        let known = [
-            media::SPIN_APPLICATION,
-            media::WASM_LAYER,
-            media::WASM_LAYER_WKG,
-            media::DATA_LAYER,
-            media::ARCHIVE_LAYER,
-        ];
-        if !known.contains(&layer.media_type.as_str()) {
+        if !media::APP_LAYERS.contains(&layer.media_type.as_str()) {
             return Err(OciError::UnknownLayer {
                 digest: layer.digest.clone(),
                 media_type: layer.media_type.clone(),

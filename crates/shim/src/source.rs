@@ -10,13 +10,7 @@ use wisp_manifest::App;
 use wisp_oci::{BlobCache, HeldLayer, Runnable};
 
 /// The layer media types the shim asks runwasi for: all of Spin's artifact's.
-pub const LAYER_TYPES: &[&str] = &[
-    wisp_oci::media::SPIN_APPLICATION,
-    wisp_oci::media::WASM_LAYER,
-    wisp_oci::media::WASM_LAYER_WKG,
-    wisp_oci::media::DATA_LAYER,
-    wisp_oci::media::ARCHIVE_LAYER,
-];
+pub const LAYER_TYPES: &[&str] = &wisp_oci::media::APP_LAYERS;
 
 /// Loads the app the container holds, cut down to `SPIN_COMPONENTS_TO_RETAIN` if set.
 pub fn load_app(ctx: &impl RuntimeContext, settings: &ShimSettings) -> anyhow::Result<App> {
