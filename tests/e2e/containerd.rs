@@ -85,7 +85,7 @@ async fn an_artifact_serves_and_sigterm_drains_in_flight_requests() {
 }
 
 #[tokio::test]
-async fn two_apps_run_side_by_side_with_spins_variables_and_selective_deployment() {
+async fn two_apps_run_side_by_side_with_spin_and_wisp_settings() {
     let registry = DockerRegistry::start();
     let state_image = registry.reference("state:v1");
     let state_app = AppDir::new(&format!(
@@ -115,7 +115,16 @@ async fn two_apps_run_side_by_side_with_spins_variables_and_selective_deployment
             ("SPIN_COMPONENTS_TO_RETAIN", "app"),
         ],
     );
-    let (_probe, probe_url) = serve(&containerd, &probe_image, "probe", &[]);
+    let (_probe, probe_url) = serve(
+        &containerd,
+        &probe_image,
+        "probe",
+        &[
+            ("WISP_TIMEOUT", "500ms"),
+            ("WISP_MEMORY_LIMIT", "16MiB"),
+            ("WISP_INSTANCE_REUSE", "10"),
+        ],
+    );
     let state = |q: &str| format!("{state_url}/app/?op={q}");
     assert_eq!(
         get(&state("var&name=message")).await,
@@ -129,11 +138,14 @@ async fn two_apps_run_side_by_side_with_spins_variables_and_selective_deployment
     assert_eq!(get(&state("kv-get&key=k")).await, (200, "v".into()));
     // Only `app` was retained: `probe`'s route is gone from this deployment.
     assert_eq!(get(&format!("{state_url}/probe/")).await.0, 404);
-    // The other app answers beside it.
-    assert_eq!(
-        get(&format!("{probe_url}/?op=status&code=203")).await,
-        (203, String::new())
-    );
+    // The other app answers beside it, under the limits its `WISP_*` settings set.
+    let probe = |q: &str| format!("{probe_url}/?op={q}");
+    assert_eq!(get(&probe("status&code=203")).await, (203, String::new()));
+    assert_eq!(get(&probe("loop")).await.0, 504);
+    assert_eq!(get(&probe("hold&mb=64")).await.0, 500);
+    // One instance serves request after request.
+    let first: u32 = get(&probe("count")).await.1.parse().unwrap();
+    assert_eq!(get(&probe("count")).await.1, (first + 1).to_string());
 }
 
 #[tokio::test]

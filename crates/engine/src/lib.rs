@@ -28,7 +28,7 @@ pub use outbound::{
     ChainContext, FanOutBudget, InternalHttp, InternalResponse, InternalTarget, MAX_CHAIN_DEPTH,
     OutboundHttp,
 };
-pub use runtime::EngineKind;
+pub use runtime::{EngineKind, compile_fingerprint};
 pub use source::{ComponentSource, SourceOrigin};
 pub use state::HostState;
 

@@ -55,16 +55,7 @@ pub(crate) struct Runtime {
 impl Runtime {
     /// An engine of `kind` whose pool holds `max_instances` component instances.
     pub(crate) fn new(kind: EngineKind, max_instances: u32) -> Result<Self, EngineError> {
-        let config_error = |e: wasmtime::Error| EngineError::Config(format!("{e:#}"));
-        let concurrent = kind == EngineKind::Async;
-        let mut config = Config::new();
-        config
-            .concurrency_support(concurrent)
-            .wasm_component_model_async(concurrent)
-            .epoch_interruption(true)
-            .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(max_instances)));
-        let engine = Engine::new(&config).map_err(config_error)?;
+        let engine = Engine::new(&config(kind, max_instances)).map_err(config_error)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
@@ -83,6 +74,33 @@ impl Runtime {
         .map_err(config_error)?;
         Ok(Self { engine, linker })
     }
+}
+
+fn config_error(e: wasmtime::Error) -> EngineError {
+    EngineError::Config(format!("{e:#}"))
+}
+
+/// The configuration of an engine of `kind` whose pool holds `max_instances` instances.
+fn config(kind: EngineKind, max_instances: u32) -> Config {
+    let concurrent = kind == EngineKind::Async;
+    let mut config = Config::new();
+    config
+        .concurrency_support(concurrent)
+        .wasm_component_model_async(concurrent)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(max_instances)));
+    config
+}
+
+/// The fingerprint compile-cache entries are keyed under (see
+/// [`CompileCache::fingerprint`](crate::CompileCache::fingerprint)), without building a
+/// whole engine: a bare wasmtime engine of the same configuration, dropped at once.
+pub fn compile_fingerprint() -> Result<String, EngineError> {
+    let engine = Engine::new(&config(EngineKind::Sync, 1)).map_err(config_error)?;
+    Ok(crate::CompileCache::new(std::path::PathBuf::new(), &engine)
+        .fingerprint()
+        .to_owned())
 }
 
 /// The pooling allocator's configuration for `max_instances` component instances.

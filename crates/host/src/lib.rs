@@ -3,7 +3,8 @@
 //! MQTT) and runs them until a shutdown signal, then drains in-flight work within the
 //! grace period. `wisp up` and the containerd shim are both thin fronts over
 //! [`run_app`]; what differs between them is only where the app and its settings come
-//! from.
+//! from. This is the host crate of the design map: platform mode (many apps in one
+//! process) is to grow here, beside the one-app runner.
 
 mod events;
 mod foreground;

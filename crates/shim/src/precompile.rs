@@ -10,33 +10,31 @@ use anyhow::{Context, bail};
 use containerd_shim_wasm::sandbox::context::WasmLayer;
 use containerd_shim_wasm::shim::Compiler;
 use std::path::Path;
+use std::sync::OnceLock;
 use wisp_engine::{CompileCache, ComponentSource, EngineConfig, SourceOrigin, WispEngine};
 use wisp_oci::media;
 
 /// The first bytes of a bundle; the version guards the layout.
 const MAGIC: &[u8; 8] = b"WISPPC01";
 
-/// Compiles Wasm layers with wisp's engine into a compile cache of its own.
+/// Compiles Wasm layers with wisp's engine into a compile cache of its own. The engine
+/// is built at the first compile: runwasi makes a compiler in every shim process (one per
+/// container), and on a node that already holds the code none of them compiles.
 pub struct WispCompiler {
-    engine: WispEngine,
-    /// The engine's cache folder; removed with the compiler.
-    _dir: tempfile::TempDir,
+    fingerprint: String,
+    engine: OnceLock<Option<(WispEngine, tempfile::TempDir)>>,
 }
 
 impl WispCompiler {
-    /// A compiler whose engine is configured as the containers' engines are, so the
-    /// entries it makes are ones they accept; `None` (no precompilation) if that engine
-    /// cannot be built.
+    /// A compiler for engines configured as the containers' engines are, so the entries
+    /// it makes are ones they accept; `None` (no precompilation) if that configuration
+    /// cannot be built here.
     pub fn new() -> Option<Self> {
-        let dir = tempfile::tempdir().ok()?;
-        let engine = WispEngine::new(&EngineConfig {
-            // Nothing is instantiated here: a pool of one keeps the reservation small.
-            max_instances: 1,
-            cache_dir: Some(dir.path().to_path_buf()),
-            max_total_memory: None,
-        });
-        match engine {
-            Ok(engine) => Some(Self { engine, _dir: dir }),
+        match wisp_engine::compile_fingerprint() {
+            Ok(fingerprint) => Some(Self {
+                fingerprint,
+                engine: OnceLock::new(),
+            }),
             Err(e) => {
                 log::warn!("precompilation is off: {e}");
                 None
@@ -44,10 +42,26 @@ impl WispCompiler {
         }
     }
 
-    fn cache(&self) -> &CompileCache {
-        self.engine
-            .cache()
-            .expect("the compiler's engine is built with a cache folder")
+    /// The engine and its cache, built now if this is the first compile.
+    fn engine(&self) -> Option<(&WispEngine, &CompileCache)> {
+        let built = self.engine.get_or_init(|| {
+            let dir = tempfile::tempdir().ok()?;
+            let engine = WispEngine::new(&EngineConfig {
+                // Nothing is instantiated here: a pool of one keeps the reservation small.
+                max_instances: 1,
+                cache_dir: Some(dir.path().to_path_buf()),
+                max_total_memory: None,
+            });
+            match engine {
+                Ok(engine) => Some((engine, dir)),
+                Err(e) => {
+                    log::warn!("not precompiling: {e}");
+                    None
+                }
+            }
+        });
+        let (engine, _) = built.as_ref()?;
+        Some((engine, engine.cache()?))
     }
 
     /// The bundle of one Wasm layer; `None` for a layer that is not Wasm, or that does
@@ -59,22 +73,22 @@ impl WispCompiler {
         {
             return None;
         }
+        let (engine, cache) = self.engine()?;
         let digest = layer.config.digest().to_string();
         let source =
             ComponentSource::from_bytes(layer.layer.clone(), SourceOrigin::Memory(digest.clone()));
-        let report = match self.engine.load_component(&source) {
+        let report = match engine.load_component(&source) {
             Ok((_, report)) => report,
             Err(e) => {
                 log::warn!("not precompiling layer {digest}: {e}");
                 return None;
             }
         };
-        let (_, key) = self
-            .cache()
+        let (_, key) = cache
             .keys(source.digest())
             .into_iter()
             .find(|(kind, _)| *kind == report.engine)?;
-        let entry = self.cache().export(&key)?;
+        let entry = cache.export(&key)?;
         log::info!(
             "precompiled layer {digest} for the {}",
             report.engine.describe()
@@ -85,7 +99,7 @@ impl WispCompiler {
 
 impl Compiler for WispCompiler {
     fn cache_key(&self) -> impl std::hash::Hash {
-        self.cache().fingerprint().to_owned()
+        self.fingerprint.clone()
     }
 
     async fn compile(&self, layers: &[WasmLayer]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {

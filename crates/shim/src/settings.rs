@@ -33,6 +33,8 @@ pub struct ShimSettings {
     pub retain: Option<Vec<String>>,
     /// Folder of the blobs and laid-out app of an OCI artifact.
     pub oci_cache_dir: PathBuf,
+    /// The engine's compile cache, where precompiled code from the node is imported.
+    pub compile_cache_dir: PathBuf,
 }
 
 /// Reads the settings from the container's `KEY=VALUE` environment, with the runtime
@@ -70,6 +72,7 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
     let listen = parse_listen(listen_text)
         .with_context(|| format!("SPIN_HTTP_LISTEN_ADDR `{listen_text}` is not an address"))?;
     let state_dir = PathBuf::from(get("WISP_STATE_DIR").unwrap_or(DEFAULT_STATE_DIR));
+    let compile_cache_dir = state_dir.join("components");
     let max_instances = count("WISP_MAX_INSTANCES")?.unwrap_or(wisp_engine::DEFAULT_MAX_INSTANCES);
     let runtime_config = if runtime_config.is_file() {
         RuntimeConfig::load(runtime_config)?
@@ -93,7 +96,7 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
         listener,
         engine: EngineConfig {
             max_instances,
-            cache_dir: Some(state_dir.join("components")),
+            cache_dir: Some(compile_cache_dir.clone()),
             max_total_memory: size("WISP_MAX_TOTAL_MEMORY")?,
         },
         limits: InstanceLimits {
@@ -118,6 +121,7 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
         host,
         retain,
         oci_cache_dir: state_dir.join("oci"),
+        compile_cache_dir,
     })
 }
 

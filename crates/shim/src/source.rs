@@ -16,22 +16,16 @@ pub const LAYER_TYPES: &[&str] = &wisp_oci::media::APP_LAYERS;
 pub fn load_app(ctx: &impl RuntimeContext, settings: &ShimSettings) -> anyhow::Result<App> {
     let mut app = match ctx.entrypoint().source {
         Source::Oci(layers) => {
-            let compile_cache = settings
-                .host
-                .engine
-                .cache_dir
-                .as_deref()
-                .unwrap_or(Path::new("/"));
+            let media_types: Vec<String> = layers
+                .iter()
+                .map(|l| l.config.media_type().to_string())
+                .collect();
             let mut held = Vec::with_capacity(layers.len());
-            let mut media_types = Vec::with_capacity(layers.len());
-            for layer in layers {
-                media_types.push(layer.config.media_type().to_string());
-            }
             for (layer, media_type) in layers.iter().zip(&media_types) {
                 held.push(HeldLayer {
                     media_type,
                     digest: layer.config.digest().as_ref(),
-                    bytes: unpack_layer(layer, compile_cache)?,
+                    bytes: unpack_layer(layer, &settings.compile_cache_dir)?,
                 });
             }
             let cache = BlobCache::new(&settings.oci_cache_dir);
