@@ -100,3 +100,33 @@ async fn readme_example_builds_and_serves() {
             .contains(&format!("  hello: http://{}/hello/...", wisp.addr))
     );
 }
+
+/// Two routes on two components of the probe.
+fn two_component_app() -> AppDir {
+    let probe = toml_path(&guests().probe);
+    AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"two\"\n\
+         [[trigger.http]]\nroute = \"/a/...\"\ncomponent = \"a\"\n\
+         [[trigger.http]]\nroute = \"/b/...\"\ncomponent = \"b\"\n\
+         [component.a]\nsource = {probe}\n[component.b]\nsource = {probe}\n"
+    ))
+}
+
+#[tokio::test]
+async fn component_id_runs_only_the_named_components() {
+    let app = two_component_app();
+    let wisp = Wisp::start(&["-f", &app.manifest(), "-c", "b"]);
+    assert_eq!(
+        get(&wisp.url("/b/?op=status&code=201")).await,
+        (201, String::new())
+    );
+    assert_eq!(get(&wisp.url("/a/?op=status&code=201")).await.0, 404);
+    assert!(
+        !wisp.stdout_text().contains("a: http://"),
+        "{}",
+        wisp.stdout_text()
+    );
+    let err = up_fails(&["-f", &app.manifest(), "--component-id", "c"]);
+    assert!(err.contains("there is no component `c` to retain"), "{err}");
+    assert!(err.contains("a, b"), "{err}");
+}

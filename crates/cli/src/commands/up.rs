@@ -31,6 +31,10 @@ pub struct UpArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
+    /// Run only this component and the triggers that run it (repeatable; Spin's
+    /// `--component-id`); default: every component.
+    #[arg(short = 'c', long = "component-id", value_name = "ID")]
+    component_ids: Vec<String>,
     /// An environment variable for every component (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
     env: Vec<(String, String)>,
@@ -130,7 +134,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<i32> {
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<i32> {
-    let (app, default_state_dir) = locate_app(&args).await?;
+    let (mut app, default_state_dir) = locate_app(&args).await?;
+    if !args.component_ids.is_empty() {
+        let ids: Vec<&str> = args.component_ids.iter().map(String::as_str).collect();
+        app.retain_components(&ids)?;
+    }
     // A schedule that does not parse fails before anything is built or compiled.
     wisp_host::check_app(&app)?;
     if args.build {
