@@ -155,9 +155,14 @@ impl Wisp {
 
     /// Like [`Wisp::start`], with extra environment variables for the process.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Wisp {
+        Self::start_subcommand("up", args, env)
+    }
+
+    /// Starts `wisp SUBCOMMAND args` (`up` or `serve`) as [`Wisp::start`] does.
+    pub fn start_subcommand(subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Wisp {
         let mut cmd = Command::new(wisp_bin());
         cmd.envs(env.iter().copied());
-        cmd.arg("up").args(args);
+        cmd.arg(subcommand).args(args);
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

@@ -21,6 +21,7 @@ mod outbound_postgres;
 mod outbound_postgres_v4;
 mod outbound_redis;
 mod outbound_tls;
+mod platform;
 mod registry;
 mod registry_faults;
 mod registry_server;

@@ -29,6 +29,14 @@ enum Command {
     /// Push, pull and log in to OCI registries (Spin's artifact format).
     #[command(subcommand)]
     Registry(commands::registry::RegistryCommand),
+    /// Platform mode: host many apps in one process, deployed and replaced live.
+    Serve(Box<commands::serve::ServeArgs>),
+    /// Deploy an app to a `wisp serve` host (replacing the app of that name live).
+    Deploy(Box<commands::apps::DeployArgs>),
+    /// List the apps a `wisp serve` host runs.
+    Apps(commands::apps::AppsArgs),
+    /// Remove an app from a `wisp serve` host.
+    Undeploy(commands::apps::UndeployArgs),
 }
 
 fn main() {
@@ -38,6 +46,10 @@ fn main() {
         Command::Up(args) => commands::up::run(*args),
         Command::Build(args) => commands::build::run(&args).map(|()| 0),
         Command::Registry(command) => commands::registry::run(command).map(|()| 0),
+        Command::Serve(args) => commands::serve::run(*args).map(|()| 0),
+        Command::Deploy(args) => commands::apps::deploy(*args).map(|()| 0),
+        Command::Apps(args) => commands::apps::list(args).map(|()| 0),
+        Command::Undeploy(args) => commands::apps::undeploy(args).map(|()| 0),
     };
     match result {
         Ok(0) => {}
@@ -54,7 +66,7 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WISP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
             "warn,wisp_engine=info,wisp_runtime=info,wisp_trigger_http=info,wisp_trigger_redis=info,\
-             wisp_trigger_cron=info,wisp_trigger_mqtt=info,wisp=info",
+             wisp_trigger_cron=info,wisp_trigger_mqtt=info,wisp_host=info,wisp=info",
         )
     });
     tracing_subscriber::fmt()

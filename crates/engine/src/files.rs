@@ -17,6 +17,34 @@ const MATCH: MatchOptions = MatchOptions {
     require_literal_leading_dot: false,
 };
 
+/// Stages every component's files under `staging/<component id>` as the guest would see
+/// them, for packing the app into an artifact; components that mount nothing are left
+/// out. The app's `.wisp` state folder is never staged.
+pub fn stage_app_files(
+    app: &wisp_manifest::App,
+    staging: &Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, PathBuf>> {
+    use anyhow::Context;
+    // When there is no state folder yet, nothing is there to skip (the staging folder
+    // stands in: it is outside the app).
+    let state_dir = app.root_dir.join(".wisp");
+    let state_dir = if state_dir.is_dir() {
+        state_dir
+    } else {
+        staging.to_path_buf()
+    };
+    let mut staged = std::collections::BTreeMap::new();
+    for c in &app.components {
+        let dir = staging.join(&c.id);
+        let files = stage_files(&app.root_dir, &c.files, &c.exclude_files, &state_dir, &dir)
+            .with_context(|| format!("component `{}`: cannot collect its files", c.id))?;
+        if let Some(dir) = files {
+            staged.insert(c.id.clone(), dir);
+        }
+    }
+    Ok(staged)
+}
+
 /// Stages `mounts` for a component into `stage_dir`, replacing what was there.
 /// Returns `None` when the component mounts nothing.
 pub fn stage_files(

@@ -18,7 +18,7 @@ mod state;
 
 pub use adapt::{WasmKind, classify};
 pub use cache::CompileCache;
-pub use files::stage_files;
+pub use files::{stage_app_files, stage_files};
 pub use guest_output::{GuestOutput, Stream};
 pub use http_client::{ComponentHttpClient, MAX_REQUESTS_PER_INSTANCE};
 pub use limiter::{

@@ -8,6 +8,7 @@
 
 mod events;
 mod foreground;
+pub mod platform;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,6 +68,9 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+    /// Platform mode could not open its state or serve.
+    #[error(transparent)]
+    Platform(#[from] platform::PlatformError),
     /// The banner could not be written.
     #[error("cannot write to standard output")]
     Output(#[source] std::io::Error),
@@ -117,6 +121,82 @@ pub fn check_app(app: &App) -> Result<(), HostError> {
     CronTrigger::check(app).map_err(HostError::trigger)
 }
 
+/// An app loaded onto an engine: its components compiled and granted, its triggers built
+/// but not yet started.
+pub struct LoadedApp {
+    /// The app's stores, databases and variables.
+    pub capabilities: Arc<AppCapabilities>,
+    /// Its components.
+    pub runtime: Arc<AppRuntime>,
+    /// Its HTTP routes, when it has HTTP triggers.
+    pub http: Option<Arc<HttpApp>>,
+    /// Its command triggers, when it has any.
+    pub commands: Option<CommandTrigger>,
+    /// Its Redis, cron and MQTT triggers.
+    pub events: EventTriggers,
+}
+
+impl LoadedApp {
+    /// Opens `app`'s capabilities and loads its components onto `engine`, reporting each
+    /// to `on_loaded`; warnings (e.g. duplicate routes) go to `on_warning`.
+    pub async fn load(
+        app: &App,
+        options: &HostOptions,
+        engine: Arc<WispEngine>,
+        on_loaded: impl FnMut(&str, &LoadReport),
+        mut on_warning: impl FnMut(&str),
+    ) -> Result<Self, HostError> {
+        check_app(app)?;
+        app.check_sources()?;
+        let capabilities = Arc::new(load_capabilities(app, options).await?);
+        let grants = GrantOptions {
+            limits: options.limits,
+            log_max_bytes: options.log_max_bytes,
+            capabilities: capabilities.clone(),
+            state_dir: options.state_dir.clone(),
+            extra_env: options.extra_env.clone(),
+        };
+        let component_ids = HttpApp::component_ids(app)
+            .chain(CommandTrigger::component_ids(app))
+            .chain(RedisTrigger::component_ids(app))
+            .chain(CronTrigger::component_ids(app))
+            .chain(MqttTrigger::component_ids(app));
+        let runtime = AppRuntime::load(engine, app, component_ids, &grants, on_loaded)
+            .map_err(HostError::trigger)?;
+        let http = match app.http_triggers().next() {
+            None => None,
+            Some(_) => {
+                let (http, warnings) =
+                    HttpApp::new(runtime.clone(), app).map_err(HostError::trigger)?;
+                for w in warnings {
+                    on_warning(&w);
+                }
+                Some(http)
+            }
+        };
+        let commands = CommandTrigger::new(runtime.clone(), app).map_err(HostError::trigger)?;
+        let render = |text: &str| capabilities.render(text);
+        let events = EventTriggers {
+            redis: RedisTrigger::new(runtime.clone(), app, render, |component, address| {
+                capabilities.redis_client(component, address)
+            })
+            .map_err(HostError::trigger)?,
+            cron: CronTrigger::new(runtime.clone(), app).map_err(HostError::trigger)?,
+            mqtt: MqttTrigger::new(runtime.clone(), app, render, |component, host, port| {
+                capabilities.client_tls(component, host, port)
+            })
+            .map_err(HostError::trigger)?,
+        };
+        Ok(Self {
+            capabilities,
+            runtime,
+            http,
+            commands,
+            events,
+        })
+    }
+}
+
 /// Runs `app` until `signal` resolves (or, for an app with command triggers, until they
 /// end); returns the exit status: a command trigger's, 130 when a signal cut commands
 /// short, else 0.
@@ -127,49 +207,14 @@ pub async fn run_app(
 ) -> Result<i32, HostError> {
     check_app(app)?;
     app.check_sources()?;
-    let capabilities = Arc::new(load_capabilities(app, options).await?);
     let engine = Arc::new(WispEngine::new(&options.engine)?);
-    let grants = GrantOptions {
-        limits: options.limits,
-        log_max_bytes: options.log_max_bytes,
-        capabilities: capabilities.clone(),
-        state_dir: options.state_dir.clone(),
-        extra_env: options.extra_env.clone(),
-    };
-    let component_ids = HttpApp::component_ids(app)
-        .chain(CommandTrigger::component_ids(app))
-        .chain(RedisTrigger::component_ids(app))
-        .chain(CronTrigger::component_ids(app))
-        .chain(MqttTrigger::component_ids(app));
-    let runtime = AppRuntime::load(engine, app, component_ids, &grants, print_load_report)
-        .map_err(HostError::trigger)?;
-    let http = match app.http_triggers().next() {
-        None => None,
-        Some(_) => {
-            let (http, warnings) =
-                HttpApp::new(runtime.clone(), app).map_err(HostError::trigger)?;
-            for w in warnings {
-                eprintln!("Warning: {w}");
-            }
-            Some(http)
-        }
-    };
-    let commands = CommandTrigger::new(runtime.clone(), app).map_err(HostError::trigger)?;
-    let render = |text: &str| capabilities.render(text);
-    let events = EventTriggers {
-        redis: RedisTrigger::new(runtime.clone(), app, render, |component, address| {
-            capabilities.redis_client(component, address)
-        })
-        .map_err(HostError::trigger)?,
-        cron: CronTrigger::new(runtime.clone(), app).map_err(HostError::trigger)?,
-        mqtt: MqttTrigger::new(runtime, app, render, |component, host, port| {
-            capabilities.client_tls(component, host, port)
-        })
-        .map_err(HostError::trigger)?,
-    };
-    let internal = http.clone().map(|h| h as Arc<dyn InternalHttp>);
-    let running = events.start(internal).await?;
-    let status = foreground::run(http, commands, options, signal, &running).await;
+    let loaded = LoadedApp::load(app, options, engine, print_load_report, |w| {
+        eprintln!("Warning: {w}")
+    })
+    .await?;
+    let internal = loaded.http.clone().map(|h| h as Arc<dyn InternalHttp>);
+    let running = loaded.events.start(internal).await?;
+    let status = foreground::run(loaded.http, loaded.commands, options, signal, &running).await;
     running.stop();
     let grace = options.listener.shutdown_grace;
     if !running.drain(grace).await {

@@ -11,11 +11,13 @@ mod client;
 mod digest;
 mod error;
 mod held;
+mod layout;
 pub mod locked;
 pub mod media;
 mod pull;
 mod push;
 mod sign;
+mod snapshot;
 mod triggers;
 mod unlock;
 
@@ -27,8 +29,10 @@ pub use client::{
 pub use digest::sha256_digest;
 pub use error::OciError;
 pub use held::{HeldLayer, runnable_from_layers};
+pub use layout::{read_layout_archive, write_layout_archive};
 pub use pull::{Pulled, PulledKind, pull};
 pub use push::push;
+pub use snapshot::{Snapshot, snapshot};
 pub use sign::{SigningKey, VerifyingKey, signature_tag};
 pub use unlock::materialize;
 

@@ -13,7 +13,7 @@ mod server;
 
 pub use body::{LimitedBody, ResponseBody};
 pub use router::{RouteEntry, RouteMatch, Router};
-pub use server::{ListenerConfig, serve};
+pub use server::{HttpService, ListenerConfig, serve};
 
 use concurrent::SharedInstances;
 use handler::{Handler, Prepared};
@@ -407,7 +407,8 @@ fn status_response(status: StatusCode) -> Response<ResponseBody> {
 }
 
 /// A short plain-text response from the host itself.
-fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
+/// A `text/plain` response with `text` as its body.
+pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(text));
     *resp.status_mut() = status;
     resp.headers_mut().insert(

@@ -12,7 +12,9 @@
 //! - HTTP/2 peers are pinged while a connection is open and dropped when they stop
 //!   answering.
 
-use crate::HttpApp;
+use crate::{HttpApp, ResponseBody};
+use http::{Request, Response};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::net::SocketAddr;
@@ -58,10 +60,35 @@ impl Default for ListenerConfig {
     }
 }
 
+/// What a listener hands each request to: one app, or a host that routes among many.
+pub trait HttpService: Send + Sync + 'static {
+    /// Answers one request from `client` that arrived on `local`; bodies over `max_body`
+    /// bytes get 413.
+    fn call(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+        max_body: Option<u64>,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send;
+}
+
+impl HttpService for HttpApp {
+    fn call(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+        max_body: Option<u64>,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send {
+        self.handle(req, client, local, max_body)
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` resolves, then waits up to the grace for
 /// in-flight requests. Returns whether every connection finished within the grace.
-pub async fn serve(
-    app: Arc<HttpApp>,
+pub async fn serve<S: HttpService>(
+    app: Arc<S>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
     config: ListenerConfig,
@@ -166,9 +193,9 @@ impl Activity {
 /// Serves one accepted connection on a task of its own, closing it when it stalls before
 /// a first request and shutting it down gracefully when idle or when the server stops.
 #[allow(clippy::too_many_arguments)]
-fn spawn_connection(
+fn spawn_connection<S: HttpService>(
     builder: &Arc<auto::Builder<TokioExecutor>>,
-    app: &Arc<HttpApp>,
+    app: &Arc<S>,
     stream: TcpStream,
     client: SocketAddr,
     local: SocketAddr,
@@ -184,7 +211,7 @@ fn spawn_connection(
             activity.request_started();
             let app = app.clone();
             async move {
-                let response = app.handle(req, client, local, config.max_body_bytes).await;
+                let response = app.call(req, client, local, config.max_body_bytes).await;
                 Ok::<_, std::convert::Infallible>(response)
             }
         })

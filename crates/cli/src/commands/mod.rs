@@ -1,7 +1,10 @@
 //! One module per subcommand, plus how an app is located on disk.
 
+pub mod apps;
 pub mod build;
+pub mod host_flags;
 pub mod registry;
+pub mod serve;
 pub mod up;
 
 use anyhow::{Context, bail};
@@ -35,6 +38,34 @@ pub fn load_app(from: &Path) -> anyhow::Result<App> {
         eprintln!("Warning: {warning}");
     }
     Ok(app)
+}
+
+/// The artifact `wisp registry push` pushes for `from` (a bare `.wasm`, or an app that
+/// `--build` builds first); `wisp deploy` uploads the same.
+pub fn assemble(
+    from: &Path,
+    build: bool,
+    annotations: std::collections::BTreeMap<String, String>,
+    archive_files: bool,
+) -> anyhow::Result<wisp_oci::Assembled> {
+    if from.extension().is_some_and(|e| e == "wasm") {
+        let wasm =
+            std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+        return Ok(wisp_oci::assemble_component(wasm, annotations)?);
+    }
+    let app = load_app(from)?;
+    if build {
+        build_app(&app)?;
+    }
+    app.check_sources()?;
+    let staging = tempfile::tempdir().context("cannot make a staging folder")?;
+    let staged_files = wisp_engine::stage_app_files(&app, staging.path())?;
+    Ok(wisp_oci::assemble_app(&wisp_oci::AppInput {
+        app: &app,
+        staged_files,
+        annotations,
+        archive_files,
+    })?)
 }
 
 /// Parses `KEY=VALUE`.

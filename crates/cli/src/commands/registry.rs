@@ -5,8 +5,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use wisp_oci::{AppInput, BlobCache, RegistryOptions};
+use std::path::PathBuf;
+use wisp_oci::{BlobCache, RegistryOptions};
 
 /// `wisp registry` subcommands.
 #[derive(Subcommand)]
@@ -141,26 +141,9 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
     let annotations: BTreeMap<_, _> = args.annotations.into_iter().collect();
     let options = args.registry.options()?;
     let started = std::time::Instant::now();
-    let artifact = if args.from.extension().is_some_and(|e| e == "wasm") {
-        let wasm = std::fs::read(&args.from)
-            .with_context(|| format!("cannot read {}", args.from.display()))?;
-        wisp_oci::assemble_component(wasm, annotations)?
-    } else {
-        let app = super::load_app(&args.from)?;
-        if args.build {
-            super::build_app(&app)?;
-        }
-        app.check_sources()?;
-        let staging = tempfile::tempdir().context("cannot make a staging folder")?;
-        let staged_files = stage_all_files(&app, staging.path())?;
-        wisp_oci::assemble_app(&AppInput {
-            app: &app,
-            staged_files,
-            annotations,
-            // Spin's switch, honoured the same way.
-            archive_files: std::env::var_os("SPIN_OCI_ARCHIVE_LAYERS").is_some(),
-        })?
-    };
+    // Spin's switch for archive layers, honoured the same way.
+    let archive_files = std::env::var_os("SPIN_OCI_ARCHIVE_LAYERS").is_some();
+    let artifact = super::assemble(&args.from, args.build, annotations, archive_files)?;
     let digest = wisp_oci::push(&args.reference, &artifact, &options).await?;
     println!(
         "Pushed {} in {:.1?} ({} layers)",
@@ -170,32 +153,6 @@ async fn push(args: PushArgs) -> anyhow::Result<()> {
     );
     println!("Pushed with digest {digest}");
     Ok(())
-}
-
-/// Stages each component's files as the guest would see them, for layering.
-fn stage_all_files(
-    app: &wisp_manifest::App,
-    staging: &Path,
-) -> anyhow::Result<BTreeMap<String, PathBuf>> {
-    // The state folder is never staged; when there is none yet, nothing is there to skip
-    // (the staging folder stands in: it is outside the app).
-    let state_dir = app.root_dir.join(".wisp");
-    let state_dir = if state_dir.is_dir() {
-        state_dir
-    } else {
-        staging.to_path_buf()
-    };
-    let mut staged = BTreeMap::new();
-    for c in &app.components {
-        let dir = staging.join(&c.id);
-        let files =
-            wisp_engine::stage_files(&app.root_dir, &c.files, &c.exclude_files, &state_dir, &dir)
-                .with_context(|| format!("component `{}`: cannot collect its files", c.id))?;
-        if let Some(dir) = files {
-            staged.insert(c.id.clone(), dir);
-        }
-    }
-    Ok(staged)
 }
 
 async fn pull(args: PullArgs) -> anyhow::Result<()> {

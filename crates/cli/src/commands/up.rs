@@ -5,11 +5,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use wisp_capabilities::RuntimeConfig;
-use wisp_engine::EngineConfig;
 use wisp_host::HostOptions;
-use wisp_trigger_http::ListenerConfig;
 
 /// Arguments of `wisp up`.
 #[derive(Args)]
@@ -45,49 +42,6 @@ pub struct UpArgs {
     /// Run `wisp build` first.
     #[arg(long)]
     build: bool,
-    /// Concurrent instances the engine's pooling allocator is sized for.
-    #[arg(long, default_value_t = wisp_engine::DEFAULT_MAX_INSTANCES, env = "WISP_MAX_INSTANCES")]
-    max_instances: u32,
-    /// Folder for compiled components (default: the user cache folder).
-    #[arg(long, env = "WISP_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile every time, with no on-disk cache.
-    #[arg(long)]
-    no_cache: bool,
-    /// Maximum linear memory per instance (e.g. `64MiB`); a component's
-    /// `[component.X.limits] memory` overrides it.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = wisp_manifest::parse_size)]
-    memory_limit: u64,
-    /// Guest memory all instances together may hold (e.g. `8GiB`); a request whose
-    /// instance would take the host past it gets 503. Unlimited by default.
-    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
-    max_total_memory: Option<u64>,
-    /// Wall-clock budget per request (e.g. `30s`, `500ms`); past it the request gets 504.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = wisp_manifest::parse_duration)]
-    timeout: std::time::Duration,
-    /// Concurrent instances per component (default: half of `--max-instances`); excess
-    /// requests wait up to 5 s, then get 503 with `Retry-After`.
-    #[arg(long, value_name = "N")]
-    max_instances_per_component: Option<u32>,
-    /// Instances one request from the network may cause through service chaining, over
-    /// its whole life; they also count against the first component's instance limit.
-    #[arg(long, value_name = "N", default_value_t = wisp_engine::DEFAULT_MAX_FANOUT)]
-    max_fanout: u32,
-    /// Opt-in instance reuse: one instance (WASI 0.2 or 0.3) serves up to N requests of its
-    /// component, one at a time, and is dropped after a trap, a timeout or 10 s idle
-    /// (default 1: a fresh instance per request); `[component.X.limits]
-    /// instance_reuse` overrides it.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    instance_reuse: u32,
-    /// With instance reuse, a WASI 0.3 HTTP instance serves up to N requests at the same
-    /// time (default 1: one at a time); a trap or timeout then fails every request that
-    /// instance was serving. `[component.X.limits] instance_concurrency` overrides it.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    instance_concurrency: u32,
-    /// Size cap of each guest log file (`<state-dir>/logs`); a full file is rotated to
-    /// `.1`, so each stream keeps at most twice this.
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = wisp_manifest::parse_size)]
-    log_max_size: u64,
     /// Spin runtime config (TOML) mapping key-value stores and SQLite databases to backends.
     #[arg(long, value_name = "PATH")]
     runtime_config_file: Option<PathBuf>,
@@ -98,26 +52,8 @@ pub struct UpArgs {
     /// file (repeatable, in order).
     #[arg(long = "sqlite", value_name = "STATEMENT|@FILE")]
     sqlite: Vec<String>,
-    /// Time a client has to send its request headers (also closes idle keep-alive
-    /// connections); a slower client is dropped.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = wisp_manifest::parse_duration)]
-    header_read_timeout: std::time::Duration,
-    /// A connection that starts no new request for this long is closed gracefully
-    /// (HTTP/2 gets GOAWAY; a response still streaming finishes).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = wisp_manifest::parse_duration)]
-    idle_timeout: std::time::Duration,
-    /// Largest request head (request line + headers); larger gets 431.
-    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = wisp_manifest::parse_size)]
-    max_header_size: u64,
-    /// Largest request body (off by default); larger gets 413.
-    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
-    max_body_size: Option<u64>,
-    /// Open connections at once; further clients wait to be accepted.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
-    max_connections: usize,
-    /// How long in-flight requests may take to finish after a shutdown signal.
-    #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
-    shutdown_grace: u64,
+    #[command(flatten)]
+    host: super::host_flags::HostFlags,
     /// Arguments after `--`: the argv of a `[[trigger.command]]` guest (after its
     /// component id, which is argv[0]).
     #[arg(last = true, value_name = "GUEST_ARGS")]
@@ -166,30 +102,10 @@ fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<Hos
     }
     Ok(HostOptions {
         listen: args.listen,
-        listener: ListenerConfig {
-            header_read_timeout: args.header_read_timeout,
-            idle_timeout: args.idle_timeout,
-            max_header_bytes: usize::try_from(args.max_header_size).unwrap_or(usize::MAX),
-            max_body_bytes: args.max_body_size,
-            max_connections: args.max_connections,
-            shutdown_grace: Duration::from_secs(args.shutdown_grace),
-        },
-        engine: EngineConfig {
-            max_instances: args.max_instances,
-            cache_dir: cache_dir(args),
-            max_total_memory: args.max_total_memory,
-        },
-        limits: wisp_engine::InstanceLimits {
-            memory: args.memory_limit,
-            timeout: args.timeout,
-            max_instances: args.max_instances_per_component.unwrap_or(
-                wisp_engine::default_instances_per_component(args.max_instances),
-            ),
-            instance_reuse: args.instance_reuse,
-            instance_concurrency: args.instance_concurrency,
-            max_fanout: args.max_fanout,
-        },
-        log_max_bytes: args.log_max_size,
+        listener: args.host.listener(),
+        engine: args.host.engine(),
+        limits: args.host.limits(),
+        log_max_bytes: args.host.log_max_size,
         state_dir: args.state_dir.clone().unwrap_or(default_state_dir),
         extra_env: args.env.clone(),
         runtime_config,
@@ -261,14 +177,4 @@ async fn locate_app(args: &UpArgs) -> anyhow::Result<(wisp_manifest::App, PathBu
         .context("cannot read the current folder")?
         .join(".wisp");
     Ok((app, state_dir))
-}
-
-/// The compile cache folder, unless `--no-cache`.
-fn cache_dir(args: &UpArgs) -> Option<PathBuf> {
-    if args.no_cache {
-        return None;
-    }
-    args.cache_dir
-        .clone()
-        .or_else(wisp_engine::CompileCache::default_dir)
 }

@@ -1,0 +1,582 @@
+//! Platform mode: many apps in one process on one engine, behind one public listener
+//! that routes by `Host` (and path prefix), deployed, replaced and removed while it
+//! serves. A deployment freezes its app into a snapshot in the host's blob cache (a
+//! folder is packed as `wisp registry push` would pack it; a registry reference is
+//! pulled), loads the snapshot while the old version keeps serving, writes it to the
+//! SQLite store, and only then swaps the routing table. Requests already in flight hold
+//! the old version and finish on it.
+
+mod admin;
+mod routing;
+mod serve;
+mod settings;
+mod store;
+
+pub use admin::{AdminToken, load_or_create_token};
+pub use routing::AppStats;
+pub use serve::{PlatformOptions, run_platform};
+pub use settings::{AppSettings, DeploySource, check_name};
+pub use store::{DeploymentRecord, DeploymentStore};
+
+use crate::{HostError, HostOptions, LoadedApp, RunningEvents};
+use routing::{HostTable, Target};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use wisp_engine::{InternalHttp, WispEngine};
+use wisp_manifest::{App, TriggerKind};
+use wisp_oci::{AppInput, BlobCache, RegistryOptions};
+
+/// Why a platform operation failed; each maps to an HTTP status on the admin API.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The request itself is wrong (a bad name, host, prefix or body).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No app of that name.
+    #[error("no app named `{0}` is deployed")]
+    NotFound(String),
+    /// Another app already answers on that host and prefix.
+    #[error("{0}")]
+    Conflict(String),
+    /// The app could not be read, packed, pulled or loaded; nothing changed.
+    #[error("{0}")]
+    Unloadable(String),
+    /// An upload over the size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The host's own state (its SQLite file, its folders) failed.
+    #[error("host state: {0}")]
+    State(String),
+}
+
+impl PlatformError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::TooLarge(_) => 413,
+            Self::Unloadable(_) => 422,
+            Self::State(_) => 500,
+        }
+    }
+
+    fn unloadable(e: impl std::fmt::Display) -> Self {
+        Self::Unloadable(e.to_string())
+    }
+}
+
+/// One deployed app as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    /// Its name.
+    pub name: String,
+    /// `running`, or `failed` when it could not be brought back at a restart.
+    pub status: &'static str,
+    /// Why it failed, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Artifact digest of the deployed version.
+    pub digest: String,
+    /// Where it was deployed from.
+    pub source: String,
+    /// Hosts it answers.
+    pub hosts: Vec<String>,
+    /// Its path prefix, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route_prefix: Option<String>,
+    /// Names of the environment variables it was given (values stay on the host).
+    pub env: Vec<String>,
+    /// Names of the variables it was given.
+    pub variables: Vec<String>,
+    /// Its HTTP routes (with prefix and base).
+    pub routes: Vec<String>,
+    /// When this version was deployed (seconds since the Unix epoch).
+    pub deployed_at: u64,
+    /// Requests answered since the host started.
+    pub requests: u64,
+    /// Of those, 5xx answers.
+    pub errors: u64,
+    /// Requests in flight.
+    pub active: i64,
+}
+
+/// What a deployed app is running with.
+struct Live {
+    http: Option<Arc<wisp_trigger_http::HttpApp>>,
+    running: RunningEvents,
+}
+
+/// One app in the table.
+struct Deployment {
+    record: DeploymentRecord,
+    stats: Arc<AppStats>,
+    /// `Err` when it could not be brought back at a restart.
+    live: Result<Live, String>,
+}
+
+impl Deployment {
+    fn info(&self) -> AppInfo {
+        use std::sync::atomic::Ordering::Relaxed;
+        let settings = &self.record.settings;
+        let routes = match &self.live {
+            Ok(Live {
+                http: Some(http), ..
+            }) => http
+                .routes()
+                .into_iter()
+                .map(|(_, route)| route.to_owned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        AppInfo {
+            name: self.record.name.clone(),
+            status: if self.live.is_ok() {
+                "running"
+            } else {
+                "failed"
+            },
+            error: self.live.as_ref().err().cloned(),
+            digest: self.record.digest.clone(),
+            source: self.record.source.to_string(),
+            hosts: settings.hosts.clone(),
+            route_prefix: settings.route_prefix.clone(),
+            env: settings.env.keys().cloned().collect(),
+            variables: settings.variables.keys().cloned().collect(),
+            routes,
+            deployed_at: self.record.deployed_at,
+            requests: self.stats.requests.load(Relaxed),
+            errors: self.stats.errors.load(Relaxed),
+            active: self.stats.active.load(Relaxed),
+        }
+    }
+
+    /// Stops its event triggers and lets their handlers finish in the background.
+    fn retire(self: Arc<Self>, grace: Duration) {
+        if let Ok(live) = &self.live {
+            live.running.stop();
+            tokio::spawn(async move {
+                if let Ok(live) = &self.live
+                    && !live.running.drain(grace).await
+                {
+                    tracing::warn!(app = %self.record.name, "event handlers of a replaced version were still running after the grace period");
+                }
+            });
+        }
+    }
+}
+
+/// The many-app host.
+pub struct Platform {
+    engine: Arc<WispEngine>,
+    /// Settings every app starts from (limits, logs); its own folder, environment and
+    /// variables are filled in per app.
+    template: HostOptions,
+    state_dir: PathBuf,
+    cache: BlobCache,
+    registry_insecure: bool,
+    store: Mutex<DeploymentStore>,
+    apps: RwLock<BTreeMap<String, Arc<Deployment>>>,
+    table: RwLock<Arc<HostTable<Target>>>,
+    /// Deploys and undeploys run one at a time.
+    changing: tokio::sync::Mutex<()>,
+    /// Uploaded apps not necessarily deployed yet: artifact digest → laid-out app.
+    uploads: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl Platform {
+    /// Opens the host's state in `state_dir` and brings back every stored app (one that
+    /// fails to load is kept, shown as failed).
+    pub async fn open(
+        state_dir: &Path,
+        template: HostOptions,
+        registry_insecure: bool,
+    ) -> Result<Arc<Self>, HostError> {
+        let engine = Arc::new(WispEngine::new(&template.engine)?);
+        let state_error = |e: std::io::Error| {
+            HostError::Platform(PlatformError::State(format!("{}: {e}", state_dir.display())))
+        };
+        std::fs::create_dir_all(state_dir.join("apps")).map_err(state_error)?;
+        let store = DeploymentStore::open(&state_dir.join("deployments.db"))?;
+        let records = store.all()?;
+        let platform = Arc::new(Self {
+            engine,
+            template,
+            state_dir: state_dir.to_owned(),
+            cache: BlobCache::new(state_dir.join("blobs")),
+            registry_insecure,
+            store: Mutex::new(store),
+            apps: RwLock::new(BTreeMap::new()),
+            table: RwLock::new(Arc::new(HostTable::build([]))),
+            changing: tokio::sync::Mutex::new(()),
+            uploads: Mutex::new(HashMap::new()),
+        });
+        for record in records {
+            let name = record.name.clone();
+            let live = platform.start(&record).await;
+            if let Err(e) = &live {
+                eprintln!("Error: app `{name}` could not be brought back: {e}");
+            } else {
+                println!("Restored app `{name}` ({})", record.digest);
+            }
+            let deployment = Deployment {
+                record,
+                stats: Arc::default(),
+                live: live.map_err(|e| e.to_string()),
+            };
+            platform.write_apps().insert(name, Arc::new(deployment));
+        }
+        platform.rebuild_table();
+        Ok(platform)
+    }
+
+    /// Deploys `source` as `name` with `settings`, replacing the app of that name live
+    /// if there is one. Nothing changes unless the new version loaded and started.
+    /// Returns the app and whether it is new.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        source: DeploySource,
+        settings: AppSettings,
+    ) -> Result<(AppInfo, bool), PlatformError> {
+        check_name(name)?;
+        let settings = settings.normalized()?;
+        let _changing = self.changing.lock().await;
+        self.check_claims(name, &settings)?;
+        let (manifest, digest) = self.freeze(&source).await?;
+        let record = DeploymentRecord {
+            name: name.to_owned(),
+            source,
+            settings,
+            digest,
+            manifest,
+            deployed_at: unix_now(),
+        };
+        let live = self.start(&record).await?;
+        if let Err(e) = self.lock_store().put(&record) {
+            live.running.stop();
+            return Err(e);
+        }
+        let stats = self
+            .read_apps()
+            .get(name)
+            .map(|old| old.stats.clone())
+            .unwrap_or_default();
+        let deployment = Arc::new(Deployment {
+            record,
+            stats,
+            live: Ok(live),
+        });
+        let info = deployment.info();
+        let old = self.write_apps().insert(name.to_owned(), deployment);
+        self.rebuild_table();
+        let created = old.is_none();
+        if let Some(old) = old {
+            old.retire(self.template.listener.shutdown_grace);
+        }
+        Ok((info, created))
+    }
+
+    /// Takes an app uploaded as an OCI image layout archive: checks and lays it out in the
+    /// blob cache. Returns its artifact digest, for a deploy's `{"upload": DIGEST}`.
+    pub async fn upload(&self, archive: bytes::Bytes) -> Result<String, PlatformError> {
+        let cache = self.cache.clone();
+        let (runnable, digest) = tokio::task::spawn_blocking(move || {
+            wisp_oci::read_layout_archive(&cache, &archive[..])
+        })
+        .await
+        .map_err(|e| PlatformError::State(format!("unpacking stopped: {e}")))?
+        .map_err(|e| PlatformError::BadRequest(e.to_string()))?;
+        let path = match runnable {
+            wisp_oci::Runnable::App(manifest) => manifest,
+            wisp_oci::Runnable::Component(wasm) => wasm,
+        };
+        self.uploads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest.clone(), path);
+        Ok(digest)
+    }
+
+    /// Removes the app `name`; its in-flight requests finish, its data folder stays.
+    pub async fn undeploy(&self, name: &str) -> Result<(), PlatformError> {
+        let _changing = self.changing.lock().await;
+        if !self.read_apps().contains_key(name) {
+            return Err(PlatformError::NotFound(name.to_owned()));
+        }
+        self.lock_store().remove(name)?;
+        let old = self.write_apps().remove(name);
+        self.rebuild_table();
+        if let Some(old) = old {
+            old.retire(self.template.listener.shutdown_grace);
+        }
+        Ok(())
+    }
+
+    /// Every app, by name.
+    pub fn list(&self) -> Vec<AppInfo> {
+        self.read_apps().values().map(|d| d.info()).collect()
+    }
+
+    /// The app `name`.
+    pub fn get(&self, name: &str) -> Result<AppInfo, PlatformError> {
+        self.read_apps()
+            .get(name)
+            .map(|d| d.info())
+            .ok_or_else(|| PlatformError::NotFound(name.to_owned()))
+    }
+
+    /// Stops every app's event triggers and waits up to `grace` for their handlers.
+    pub async fn stop_all(&self, grace: Duration) -> bool {
+        let apps: Vec<_> = self.read_apps().values().cloned().collect();
+        let mut finished = true;
+        for app in &apps {
+            if let Ok(live) = &app.live {
+                live.running.stop();
+            }
+        }
+        for app in &apps {
+            if let Ok(live) = &app.live {
+                finished &= live.running.drain(grace).await;
+            }
+        }
+        finished
+    }
+
+    /// Refuses a host and prefix another app already answers on.
+    fn check_claims(&self, name: &str, settings: &AppSettings) -> Result<(), PlatformError> {
+        for (other, deployment) in self.read_apps().iter() {
+            if other == name {
+                continue;
+            }
+            let theirs = &deployment.record.settings;
+            if let Some(host) = settings
+                .hosts
+                .iter()
+                .find(|h| theirs.hosts.contains(h) && theirs.prefix() == settings.prefix())
+            {
+                return Err(PlatformError::Conflict(format!(
+                    "host `{host}` (prefix `{}`) is already claimed by app `{other}`",
+                    settings.prefix()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes the source into a snapshot in the cache: its manifest (or lone
+    /// component) and artifact digest.
+    async fn freeze(&self, source: &DeploySource) -> Result<(PathBuf, String), PlatformError> {
+        match source {
+            DeploySource::Path(path) => {
+                let (path, cache) = (path.clone(), self.cache.clone());
+                tokio::task::spawn_blocking(move || freeze_folder(&path, &cache))
+                    .await
+                    .map_err(|e| PlatformError::State(format!("packing stopped: {e}")))?
+            }
+            DeploySource::Upload(digest) => self
+                .uploads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(digest)
+                .map(|path| (path.clone(), digest.clone()))
+                .ok_or_else(|| {
+                    PlatformError::Unloadable(format!(
+                        "no upload {digest} on this host (upload it with POST /v1/uploads; \
+                         uploads are kept until the host restarts)"
+                    ))
+                }),
+            DeploySource::Reference(reference) => {
+                let options = RegistryOptions {
+                    insecure: self.registry_insecure,
+                    cache: self.cache.clone(),
+                };
+                // The pull's future is not `Send` (a higher-ranked closure inside
+                // oci-client's), so it cannot be spawned: it runs on a thread of its own.
+                let handle = tokio::runtime::Handle::current();
+                let owned = reference.clone();
+                let (runnable, pulled) = tokio::task::spawn_blocking(move || {
+                    handle.block_on(wisp_oci::pull_runnable(&owned, &options, None))
+                })
+                .await
+                .map_err(|e| PlatformError::State(format!("pulling stopped: {e}")))?
+                .map_err(|e| PlatformError::Unloadable(format!("{reference}: {e}")))?;
+                let path = match runnable {
+                    wisp_oci::Runnable::App(manifest) => manifest,
+                    wisp_oci::Runnable::Component(wasm) => wasm,
+                };
+                Ok((path, pulled.digest))
+            }
+        }
+    }
+
+    /// Loads `record`'s snapshot onto the shared engine and starts its event triggers.
+    async fn start(&self, record: &DeploymentRecord) -> Result<Live, PlatformError> {
+        let mut app = load_snapshot(&record.manifest, &record.name)?;
+        if app.trigger_components(TriggerKind::Command).next().is_some() {
+            return Err(PlatformError::Unloadable(
+                "the app has command triggers, which `wisp up` runs; `wisp serve` hosts \
+                 HTTP, Redis, cron and MQTT triggers"
+                    .into(),
+            ));
+        }
+        app.http_base = join_base(record.settings.prefix(), &app.http_base);
+        let options = self.app_options(record);
+        let engine = self.engine.clone();
+        let name = record.name.clone();
+        // Compiling is CPU work of seconds: a thread of its own, off the serving workers.
+        let handle = tokio::runtime::Handle::current();
+        let loaded = tokio::task::spawn_blocking(move || {
+            handle.block_on(async {
+                let report = |id: &str, report: &wisp_engine::LoadReport| {
+                    tracing::info!(app = %name, component = id, elapsed = ?report.elapsed, origin = ?report.origin, "component loaded");
+                };
+                let warn = |w: &str| tracing::warn!(app = %name, "{w}");
+                let loaded = LoadedApp::load(&app, &options, engine, report, warn).await?;
+                let internal = loaded.http.clone().map(|h| h as Arc<dyn InternalHttp>);
+                let running = loaded.events.start(internal).await?;
+                Ok::<_, HostError>((loaded.http, running))
+            })
+        })
+        .await
+        .map_err(|e| PlatformError::State(format!("loading stopped: {e}")))?;
+        let (http, running) = loaded.map_err(PlatformError::unloadable)?;
+        Ok(Live { http, running })
+    }
+
+    /// The host options of one app: the template with the app's own state folder,
+    /// environment and variables (and nothing of the host process's environment).
+    fn app_options(&self, record: &DeploymentRecord) -> HostOptions {
+        let settings = &record.settings;
+        let mut options = self.template.clone();
+        options.state_dir = self.state_dir.join("apps").join(&record.name);
+        options.extra_env = settings
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        options.variable_env = settings
+            .variables
+            .iter()
+            .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.clone()))
+            .collect::<HashMap<_, _>>();
+        options
+    }
+
+    /// Rebuilds the routing table from the apps now deployed.
+    fn rebuild_table(&self) {
+        let apps = self.read_apps();
+        let table = HostTable::build(apps.values().filter_map(|d| {
+            let http = d.live.as_ref().ok()?.http.clone()?;
+            // The stats live on the deployment, across versions.
+            let target = Arc::new(Target {
+                http,
+                stats: d.stats.clone(),
+            });
+            Some((&d.record.settings, target))
+        }));
+        *self.table.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(table);
+    }
+
+    fn read_apps(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Deployment>>> {
+        self.apps.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_apps(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<Deployment>>> {
+        self.apps.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_store(&self) -> std::sync::MutexGuard<'_, DeploymentStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The routing table now.
+    fn table(&self) -> Arc<HostTable<Target>> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Packs the app at `path` (a folder, a `spin.toml` or a `.wasm`) into a snapshot.
+fn freeze_folder(path: &Path, cache: &BlobCache) -> Result<(PathBuf, String), PlatformError> {
+    let app = load_source(path)?;
+    app.check_sources().map_err(PlatformError::unloadable)?;
+    let staging = tempfile::tempdir().map_err(|e| PlatformError::State(e.to_string()))?;
+    let staged_files = wisp_engine::stage_app_files(&app, staging.path())
+        .map_err(|e| PlatformError::Unloadable(format!("{e:#}")))?;
+    let snapshot = wisp_oci::snapshot(
+        cache,
+        &AppInput {
+            app: &app,
+            staged_files,
+            annotations: BTreeMap::new(),
+            archive_files: false,
+        },
+    )
+    .map_err(PlatformError::unloadable)?;
+    Ok((snapshot.manifest, snapshot.digest))
+}
+
+/// The app a deploy's path names.
+fn load_source(path: &Path) -> Result<App, PlatformError> {
+    if !path.is_absolute() {
+        return Err(PlatformError::BadRequest(format!(
+            "{}: give the app's path on the host as an absolute path",
+            path.display()
+        )));
+    }
+    let manifest = if path.is_dir() {
+        path.join(wisp_manifest::MANIFEST_FILE_NAME)
+    } else {
+        path.to_owned()
+    };
+    if !manifest.exists() {
+        return Err(PlatformError::Unloadable(format!(
+            "{}: no such file on the host",
+            manifest.display()
+        )));
+    }
+    if manifest.extension().is_some_and(|e| e == "wasm") {
+        return Ok(wisp_manifest::bare_component(&manifest));
+    }
+    wisp_manifest::load(&manifest).map_err(PlatformError::unloadable)
+}
+
+/// The app of a snapshot: its generated manifest, or a lone component named after the app.
+fn load_snapshot(path: &Path, name: &str) -> Result<App, PlatformError> {
+    if path.extension().is_some_and(|e| e == "wasm") {
+        return Ok(wisp_manifest::bare_component_named(path, name));
+    }
+    wisp_manifest::load(path).map_err(PlatformError::unloadable)
+}
+
+/// `prefix` + `base`: `/shop` and `/api` make `/shop/api`; `/` is no prefix.
+fn join_base(prefix: &str, base: &str) -> String {
+    match (prefix, base) {
+        ("/", base) => base.to_owned(),
+        (prefix, "/") => prefix.to_owned(),
+        (prefix, base) => format!("{prefix}{base}"),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::join_base;
+
+    #[test]
+    fn prefixes_join_bases() {
+        assert_eq!(join_base("/", "/"), "/");
+        assert_eq!(join_base("/", "/api"), "/api");
+        assert_eq!(join_base("/shop", "/"), "/shop");
+        assert_eq!(join_base("/shop", "/api"), "/shop/api");
+    }
+}

@@ -1,0 +1,134 @@
+//! `wisp serve`: opens the platform's state, brings its apps back, and serves the public
+//! listener and the admin API until a shutdown signal.
+
+use super::routing::{no_app, request_host, serve_counted};
+use super::{Platform, PlatformError, admin};
+use crate::{HostError, HostOptions};
+use http::{Request, Response};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use wisp_trigger_http::{HttpService, ResponseBody};
+
+/// What `wisp serve` is given.
+#[derive(Debug, Clone)]
+pub struct PlatformOptions {
+    /// The public listener, shared by every app.
+    pub listen: SocketAddr,
+    /// The admin API's listener.
+    pub admin_listen: SocketAddr,
+    /// Let the admin API listen on a non-loopback address though it has no TLS.
+    pub admin_allow_remote: bool,
+    /// The host's state: deployments, snapshots, each app's data, the token.
+    pub state_dir: PathBuf,
+    /// The admin token; generated into the state folder when not given.
+    pub token: Option<String>,
+    /// Pull from registries over plain HTTP or with unverified certificates.
+    pub registry_insecure: bool,
+    /// The engine, listener and per-instance limits every app runs under (`listen` is
+    /// ignored: the public listener is the one above).
+    pub host: HostOptions,
+}
+
+impl HttpService for Platform {
+    fn call(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+        max_body: Option<u64>,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send {
+        let table = self.table();
+        let target = request_host(&req).and_then(|host| table.route(host, req.uri().path()).cloned());
+        async move {
+            match target {
+                Some(target) => serve_counted(target, req, client, local, max_body).await,
+                None => no_app(),
+            }
+        }
+    }
+}
+
+/// Runs the platform until `signal` resolves, then drains every app.
+pub async fn run_platform(
+    options: PlatformOptions,
+    signal: impl Future<Output = ()>,
+) -> Result<(), HostError> {
+    if !options.admin_listen.ip().is_loopback() && !options.admin_allow_remote {
+        return Err(HostError::Platform(PlatformError::BadRequest(format!(
+            "the admin API would listen on {}, which is not a loopback address, and it has no \
+             TLS: put it behind a TLS proxy and pass --admin-allow-remote, or listen on 127.0.0.1",
+            options.admin_listen
+        ))));
+    }
+    let (token, token_file) =
+        admin::load_or_create_token(&options.state_dir, options.token.clone())?;
+    let platform = Platform::open(
+        &options.state_dir,
+        options.host.clone(),
+        options.registry_insecure,
+    )
+    .await?;
+    let bind = |addr: SocketAddr| async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| HostError::Listen { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| HostError::Listen { addr, source })?;
+        Ok::<_, HostError>((listener, local))
+    };
+    let (public, public_addr) = bind(options.listen).await?;
+    let (admin_listener, admin_addr) = bind(options.admin_listen).await?;
+    let token_note = match &token_file {
+        Some(path) => format!("Admin token in {}", path.display()),
+        None => "Admin token as given".to_owned(),
+    };
+    // The first line is the same as `wisp up`'s, for scripts that wait for it.
+    let banner = format!(
+        "Serving http://{public_addr}\n\
+         Apps are routed by Host header; {} deployed\n\
+         Admin API http://{admin_addr}\n\
+         {token_note}\n",
+        platform.list().len()
+    );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(banner.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(HostError::Output)?;
+    }
+    let stop = CancellationToken::new();
+    let listener_config = options.host.listener;
+    let serving = wisp_trigger_http::serve(
+        platform.clone(),
+        public,
+        stop.clone().cancelled_owned(),
+        listener_config,
+    );
+    let admin = admin::serve(
+        platform.clone(),
+        token,
+        admin_listener,
+        stop.clone().cancelled_owned(),
+    );
+    let stopper = async {
+        signal.await;
+        stop.cancel();
+    };
+    let ((), finished, ()) = tokio::join!(stopper, serving, admin);
+    let grace = listener_config.shutdown_grace;
+    let events_finished = platform.stop_all(grace).await;
+    if finished && events_finished {
+        println!("Stopped");
+    } else {
+        eprintln!(
+            "Warning: some requests or event handlers were still running after {}s; stopped anyway",
+            grace.as_secs()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! What a deployment asks for besides its code: the app's name, the hosts and path
+//! prefix it answers on, and the environment and variables it runs with; each checked
+//! and normalized before anything is loaded.
+
+use super::PlatformError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Longest app name.
+const MAX_NAME: usize = 63;
+
+/// Where a deployment's code comes from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploySource {
+    /// A folder (or `spin.toml`) on the host's own file system.
+    Path(std::path::PathBuf),
+    /// A registry reference (`registry/repo:tag` or `…@sha256:…`).
+    Reference(String),
+    /// An app uploaded to this host (`POST /v1/uploads`), by its artifact digest.
+    Upload(String),
+}
+
+impl std::fmt::Display for DeploySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Path(path) => write!(f, "{}", path.display()),
+            Self::Reference(reference) => f.write_str(reference),
+            Self::Upload(digest) => write!(f, "upload {digest}"),
+        }
+    }
+}
+
+/// How a deployed app is reached and what it runs with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    /// Host names it answers (`shop.example.com`, or `*.example.com` for any subdomain);
+    /// the port of a request's `Host` is ignored.
+    pub hosts: Vec<String>,
+    /// A path prefix (`/shop`) its routes sit under on those hosts; none is `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_prefix: Option<String>,
+    /// Environment variables for every component.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Values of the app's variables (as `SPIN_VARIABLE_*` gives them to `wisp up`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Checks an app name: 1–63 lowercase letters, digits and `-`, starting with a letter
+/// or digit (it names a folder and appears in URLs).
+pub fn check_name(name: &str) -> Result<(), PlatformError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(PlatformError::BadRequest(format!(
+            "invalid app name `{name}`: use 1-{MAX_NAME} lowercase letters, digits and `-`, \
+             starting with a letter or digit"
+        )))
+    }
+}
+
+impl AppSettings {
+    /// Checks every field and returns the settings normalized (hosts lowercased, the
+    /// prefix without a trailing `/`).
+    pub fn normalized(mut self) -> Result<Self, PlatformError> {
+        if self.hosts.is_empty() {
+            return Err(PlatformError::BadRequest(
+                "give at least one host the app answers (`--host shop.example.com`)".into(),
+            ));
+        }
+        for host in &mut self.hosts {
+            *host = normalize_host(host)?;
+        }
+        self.hosts.sort();
+        self.hosts.dedup();
+        self.route_prefix = match self.route_prefix.take() {
+            None => None,
+            Some(prefix) => normalize_prefix(&prefix)?,
+        };
+        for key in self.env.keys().chain(self.variables.keys()) {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                return Err(PlatformError::BadRequest(format!(
+                    "invalid environment or variable name `{key}`"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The prefix as the app's routes see it (`/` when none).
+    pub fn prefix(&self) -> &str {
+        self.route_prefix.as_deref().unwrap_or("/")
+    }
+}
+
+/// A host pattern lowercased, checked as DNS labels (with an optional leading `*.`).
+fn normalize_host(host: &str) -> Result<String, PlatformError> {
+    let lower = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let labels = lower.strip_prefix("*.").unwrap_or(&lower);
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if lower.len() > 253 || labels.is_empty() || !labels.split('.').all(valid_label) {
+        return Err(PlatformError::BadRequest(format!(
+            "invalid host `{host}`: give a DNS name (`shop.example.com`) or a wildcard \
+             (`*.example.com`), without a port"
+        )));
+    }
+    Ok(lower)
+}
+
+/// `/shop/` → `/shop`; `/` → none. Segments are URL-safe characters only.
+fn normalize_prefix(prefix: &str) -> Result<Option<String>, PlatformError> {
+    let trimmed = prefix.trim_end_matches('/');
+    if trimmed.is_empty() && prefix.starts_with('/') {
+        return Ok(None);
+    }
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    };
+    match trimmed.strip_prefix('/') {
+        Some(rest) if rest.split('/').all(segment_ok) => Ok(Some(trimmed.to_owned())),
+        _ => Err(PlatformError::BadRequest(format!(
+            "invalid route prefix `{prefix}`: give a path like `/shop` (letters, digits, \
+             `-._~` between slashes)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(hosts: &[&str], prefix: Option<&str>) -> AppSettings {
+        AppSettings {
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            route_prefix: prefix.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["shop", "a", "shop-2", "9lives"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-shop", "Shop", "shop_1", "a/b", "..", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_prefixes_are_normalized() {
+        let s = settings(&["Shop.Example.COM.", "*.apps.test", "shop.example.com"], Some("/v1/"))
+            .normalized()
+            .unwrap();
+        assert_eq!(s.hosts, ["*.apps.test", "shop.example.com"]);
+        assert_eq!(s.route_prefix.as_deref(), Some("/v1"));
+        let root = settings(&["a.test"], Some("/")).normalized().unwrap();
+        assert_eq!(root.route_prefix, None);
+        assert_eq!(root.prefix(), "/");
+    }
+
+    #[test]
+    fn bad_hosts_and_prefixes_are_refused() {
+        for host in ["", "shop.example.com:80", "a..b", "*.", "a b", "*.*.x", "-a.test"] {
+            assert!(settings(&[host], None).normalized().is_err(), "{host}");
+        }
+        assert!(settings(&[], None).normalized().is_err());
+        for prefix in ["shop", "/a/../b", "/a b", "/a//b", "/%2e"] {
+            assert!(
+                settings(&["a.test"], Some(prefix)).normalized().is_err(),
+                "{prefix}"
+            );
+        }
+    }
+}
