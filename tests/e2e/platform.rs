@@ -37,7 +37,11 @@ impl Host {
         ];
         args.extend(extra);
         let wisp = Wisp::start_subcommand("serve", &args, &[]);
-        assert!(wisp.wait_for_stdout("Admin API http://"), "{}", wisp.stdout_text());
+        assert!(
+            wisp.wait_for_stdout("Admin API http://"),
+            "{}",
+            wisp.stdout_text()
+        );
         let admin = wisp
             .stdout_text()
             .lines()
@@ -135,32 +139,102 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    let out = host.deploy(&[path_of(&app), "--name", "shop", "--host", "shop.test", "--variable", "who=shop"]);
-    assert!(out.starts_with("Deployed shop sha256:"), "{out}");
-    host.deploy(&[path_of(&app), "--name", "blog", "--host", "blog.test", "--variable", "who=blog"]);
-    host.deploy(&[
-        path_of(&app), "--name", "shop-api", "--host", "shop.test", "--route-prefix", "/api",
-        "--variable", "who=shop-api",
+    let out = host.deploy(&[
+        path_of(&app),
+        "--name",
+        "shop",
+        "--host",
+        "shop.test",
+        "--variable",
+        "who=shop",
     ]);
-    host.deploy(&[path_of(&app), "--name", "wild", "--host", "*.wild.test", "--variable", "who=wild"]);
+    assert!(out.starts_with("Deployed shop sha256:"), "{out}");
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "blog",
+        "--host",
+        "blog.test",
+        "--variable",
+        "who=blog",
+    ]);
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "shop-api",
+        "--host",
+        "shop.test",
+        "--route-prefix",
+        "/api",
+        "--variable",
+        "who=shop-api",
+    ]);
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "wild",
+        "--host",
+        "*.wild.test",
+        "--variable",
+        "who=wild",
+    ]);
 
-    assert_eq!(host.get("shop.test", "/?op=var&name=who").await, (200, "shop".into()));
-    assert_eq!(host.get("blog.test", "/?op=var&name=who").await, (200, "blog".into()));
-    assert_eq!(host.get("shop.test", "/api/x?op=var&name=who").await, (200, "shop-api".into()));
-    assert_eq!(host.get("shop.test", "/apix?op=var&name=who").await, (200, "shop".into()));
-    assert_eq!(host.get("a.wild.test", "/?op=var&name=who").await, (200, "wild".into()));
-    assert_eq!(host.get("nobody.test", "/?op=var&name=who").await, (404, "Not Found".into()));
-    assert!(host.apps()["apps"][0]["source"].as_str().unwrap().starts_with("upload sha256:"));
+    assert_eq!(
+        host.get("shop.test", "/?op=var&name=who").await,
+        (200, "shop".into())
+    );
+    assert_eq!(
+        host.get("blog.test", "/?op=var&name=who").await,
+        (200, "blog".into())
+    );
+    assert_eq!(
+        host.get("shop.test", "/api/x?op=var&name=who").await,
+        (200, "shop-api".into())
+    );
+    assert_eq!(
+        host.get("shop.test", "/apix?op=var&name=who").await,
+        (200, "shop".into())
+    );
+    assert_eq!(
+        host.get("a.wild.test", "/?op=var&name=who").await,
+        (200, "wild".into())
+    );
+    assert_eq!(
+        host.get("nobody.test", "/?op=var&name=who").await,
+        (404, "Not Found".into())
+    );
+    assert!(
+        host.apps()["apps"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("upload sha256:")
+    );
 
     // Each app's default store is its own.
-    assert_eq!(host.get("shop.test", "/?op=kv-set&key=k&value=mine").await.0, 200);
-    assert_eq!(host.get("shop.test", "/?op=kv-get&key=k").await, (200, "mine".into()));
-    assert_eq!(host.get("blog.test", "/?op=kv-get&key=k").await, (404, "missing".into()));
+    assert_eq!(
+        host.get("shop.test", "/?op=kv-set&key=k&value=mine")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        host.get("shop.test", "/?op=kv-get&key=k").await,
+        (200, "mine".into())
+    );
+    assert_eq!(
+        host.get("blog.test", "/?op=kv-get&key=k").await,
+        (404, "missing".into())
+    );
     assert!(state.path().join("apps/shop").is_dir());
     assert!(state.path().join("apps/blog").is_dir());
 
     let apps = host.apps();
-    let names: Vec<&str> = apps["apps"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = apps["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["blog", "shop", "shop-api", "wild"]);
     let shop = &apps["apps"][1];
     assert_eq!(shop["status"], "running");
@@ -170,7 +244,10 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
     assert!(shop["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(apps["apps"][2]["routes"], json!(["/api/..."]));
     let (ok, table, _) = host.cli(&["apps"]);
-    assert!(ok && table.contains("shop-api") && table.contains("shop.test/api"), "{table}");
+    assert!(
+        ok && table.contains("shop-api") && table.contains("shop.test/api"),
+        "{table}"
+    );
 
     // The API also deploys a folder on the host's own file system.
     let (status, answer) = host
@@ -183,16 +260,33 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
         .await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer["source"], path_of(&app));
-    assert_eq!(host.get("nobody.test", "/?op=var&name=who").await, (200, "disk".into()));
+    assert_eq!(
+        host.get("nobody.test", "/?op=var&name=who").await,
+        (200, "disk".into())
+    );
 
     let (ok, out, _) = host.cli(&["undeploy", "blog"]);
     assert!(ok && out.contains("Undeployed blog"), "{out}");
     assert_eq!(host.get("blog.test", "/?op=var&name=who").await.0, 404);
     let (ok, _, err) = host.cli(&["undeploy", "blog"]);
-    assert!(!ok && err.contains("no app named `blog`") && err.contains("404"), "{err}");
+    assert!(
+        !ok && err.contains("no app named `blog`") && err.contains("404"),
+        "{err}"
+    );
     // Its data stays for a later deploy of the same name.
-    host.deploy(&[path_of(&app), "--name", "blog", "--host", "blog.test", "--variable", "who=blog"]);
-    assert_eq!(host.get("shop.test", "/?op=kv-get&key=k").await, (200, "mine".into()));
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "blog",
+        "--host",
+        "blog.test",
+        "--variable",
+        "who=blog",
+    ]);
+    assert_eq!(
+        host.get("shop.test", "/?op=kv-get&key=k").await,
+        (200, "mine".into())
+    );
 }
 
 #[tokio::test]
@@ -200,12 +294,23 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    host.deploy(&[path_of(&app), "--name", "shop", "--host", "shop.test", "--variable", "who=v1"]);
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "shop",
+        "--host",
+        "shop.test",
+        "--variable",
+        "who=v1",
+    ]);
     let before = host.apps();
     let deploy = |name: &str, body: Value| {
         let host = &host;
         let path = format!("/v1/apps/{name}");
-        async move { host.admin_call(reqwest::Method::PUT, &path, Some(body), Some(TOKEN)).await }
+        async move {
+            host.admin_call(reqwest::Method::PUT, &path, Some(body), Some(TOKEN))
+                .await
+        }
     };
     let good = |source: &str| json!({"source": {"path": source}, "hosts": ["new.test"]});
 
@@ -222,11 +327,36 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
     let cases: Vec<(&str, Value, u16, &str)> = vec![
         ("Bad_Name", good(path_of(&app)), 400, "invalid app name"),
         ("x", good("relative/dir"), 400, "absolute path"),
-        ("x", json!({"source": {"path": path_of(&app)}, "hosts": []}), 400, "at least one host"),
-        ("x", json!({"source": {"path": path_of(&app)}, "hosts": ["a.test:80"]}), 400, "invalid host"),
-        ("x", json!({"source": {"path": path_of(&app)}, "hosts": ["a.test"], "route_prefix": "/../x"}), 400, "invalid route prefix"),
-        ("x", json!({"source": {"path": path_of(&app)}, "hosts": ["a.test"], "colour": 1}), 400, "unknown field"),
-        ("x", json!({"source": {"path": path_of(&app)}, "hosts": ["shop.test"]}), 409, "already claimed by app `shop`"),
+        (
+            "x",
+            json!({"source": {"path": path_of(&app)}, "hosts": []}),
+            400,
+            "at least one host",
+        ),
+        (
+            "x",
+            json!({"source": {"path": path_of(&app)}, "hosts": ["a.test:80"]}),
+            400,
+            "invalid host",
+        ),
+        (
+            "x",
+            json!({"source": {"path": path_of(&app)}, "hosts": ["a.test"], "route_prefix": "/../x"}),
+            400,
+            "invalid route prefix",
+        ),
+        (
+            "x",
+            json!({"source": {"path": path_of(&app)}, "hosts": ["a.test"], "colour": 1}),
+            400,
+            "unknown field",
+        ),
+        (
+            "x",
+            json!({"source": {"path": path_of(&app)}, "hosts": ["shop.test"]}),
+            409,
+            "already claimed by app `shop`",
+        ),
         ("x", good(path_of(&broken)), 422, "spin.toml"),
         ("x", good(path_of(&missing)), 422, "nowhere.wasm"),
         ("x", good(path_of(&command)), 422, "command triggers"),
@@ -240,20 +370,47 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
         let (got, answer) = deploy(name, body.clone()).await;
         let error = answer["error"].as_str().unwrap_or_default();
         assert_eq!(got, status, "{name} {body}: {answer}");
-        assert!(error.contains(needle), "{name} {body}: `{error}` lacks `{needle}`");
+        assert!(
+            error.contains(needle),
+            "{name} {body}: `{error}` lacks `{needle}`"
+        );
     }
     let (status, answer) = host
-        .admin_call(reqwest::Method::PUT, "/v1/apps/x", Some(Value::String("x".repeat((1 << 20) + 1000))), Some(TOKEN))
+        .admin_call(
+            reqwest::Method::PUT,
+            "/v1/apps/x",
+            Some(Value::String("x".repeat((1 << 20) + 1000))),
+            Some(TOKEN),
+        )
         .await;
     assert_eq!(status, 413, "{answer}");
-    let (status, answer) = deploy("x", json!({"source": {"upload": "sha256:0000"}, "hosts": ["x.test"]})).await;
+    let (status, answer) = deploy(
+        "x",
+        json!({"source": {"upload": "sha256:0000"}, "hosts": ["x.test"]}),
+    )
+    .await;
     assert_eq!(status, 422, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("no upload sha256:0000"), "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no upload sha256:0000"),
+        "{answer}"
+    );
     // Uploads must be OCI image layouts and nothing else.
     for (archive, needle) in [
-        (tar_with(b"../evil", tar::EntryType::Regular, b"x"), "`../evil` is outside an OCI image layout"),
-        (tar_with(b"/etc/passwd", tar::EntryType::Regular, b"x"), "`/etc/passwd` is outside"),
-        (tar_with(b"blobs/sha256/x", tar::EntryType::Symlink, b""), "not a file"),
+        (
+            tar_with(b"../evil", tar::EntryType::Regular, b"x"),
+            "`../evil` is outside an OCI image layout",
+        ),
+        (
+            tar_with(b"/etc/passwd", tar::EntryType::Regular, b"x"),
+            "`/etc/passwd` is outside",
+        ),
+        (
+            tar_with(b"blobs/sha256/x", tar::EntryType::Symlink, b""),
+            "not a file",
+        ),
         (b"not a tar".repeat(100), "uploaded archive"),
     ] {
         let response = reqwest::Client::new()
@@ -268,7 +425,9 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
         assert!(text.contains(needle), "{text} lacks {needle}");
     }
     for token in [None, Some("wrong"), Some("platform-test-toke")] {
-        let (status, _) = host.admin_call(reqwest::Method::GET, "/v1/apps", None, token).await;
+        let (status, _) = host
+            .admin_call(reqwest::Method::GET, "/v1/apps", None, token)
+            .await;
         assert_eq!(status, 401);
         let (status, _) = host
             .admin_call(reqwest::Method::DELETE, "/v1/apps/shop", None, token)
@@ -276,9 +435,15 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
         assert_eq!(status, 401);
     }
     let (ok, _, err) = run_wisp_out(&["apps", "--admin", &host.admin, "--token", "wrong"]);
-    assert!(!ok && err.contains("missing or wrong admin token") && err.contains("401"), "{err}");
+    assert!(
+        !ok && err.contains("missing or wrong admin token") && err.contains("401"),
+        "{err}"
+    );
     assert_eq!(host.apps()["apps"], before["apps"]);
-    assert_eq!(host.get("shop.test", "/?op=var&name=who").await, (200, "v1".into()));
+    assert_eq!(
+        host.get("shop.test", "/?op=var&name=who").await,
+        (200, "v1".into())
+    );
     assert!(!state.path().join("apps/x").exists());
 }
 
@@ -309,7 +474,15 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    host.deploy(&[path_of(&app), "--name", "shop", "--host", "shop.test", "--variable", "who=v0"]);
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "shop",
+        "--host",
+        "shop.test",
+        "--variable",
+        "who=v0",
+    ]);
 
     // Clients keep asking while the app is replaced again and again.
     let stop = Arc::new(AtomicBool::new(false));
@@ -317,7 +490,8 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     let port = host.wisp.addr.rsplit(':').next().unwrap().to_owned();
     let mut clients = Vec::new();
     for _ in 0..4 {
-        let (client, stop, served, failed) = (host.client(), stop.clone(), served.clone(), failed.clone());
+        let (client, stop, served, failed) =
+            (host.client(), stop.clone(), served.clone(), failed.clone());
         let url = format!("http://shop.test:{port}/?op=var&name=who");
         clients.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -333,20 +507,49 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     for version in 1..=5 {
         let who = format!("who=v{version}");
         let (ok, out, err) = tokio::task::block_in_place(|| {
-            host.cli(&["deploy", path_of(&app), "--name", "shop", "--host", "shop.test", "--variable", &who])
+            host.cli(&[
+                "deploy",
+                path_of(&app),
+                "--name",
+                "shop",
+                "--host",
+                "shop.test",
+                "--variable",
+                &who,
+            ])
         });
         assert!(ok && out.starts_with("Replaced shop sha256:"), "{out}{err}");
-        assert_eq!(host.get("shop.test", "/?op=var&name=who").await, (200, format!("v{version}")));
+        assert_eq!(
+            host.get("shop.test", "/?op=var&name=who").await,
+            (200, format!("v{version}"))
+        );
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.unwrap();
     }
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during redeploys");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during redeploys"
+    );
     assert!(served.load(Ordering::Relaxed) > 0);
 
-    host.deploy(&[path_of(&app), "--name", "blog", "--host", "blog.test", "--variable", "who=blog"]);
-    assert_eq!(host.get("blog.test", "/?op=kv-set&key=k&value=kept").await.0, 200);
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "blog",
+        "--host",
+        "blog.test",
+        "--variable",
+        "who=blog",
+    ]);
+    assert_eq!(
+        host.get("blog.test", "/?op=kv-set&key=k&value=kept")
+            .await
+            .0,
+        200
+    );
     // Edits to the folder after a deploy do not reach the deployed snapshot.
     std::fs::write(app.path().join("spin.toml"), "not a manifest").unwrap();
     let digest = host.apps()["apps"][1]["digest"].clone();
@@ -356,9 +559,19 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     drop(host);
 
     let again = Host::start(state.path());
-    assert!(again.wisp.stdout_text().contains("2 deployed"), "{}", again.wisp.stdout_text());
-    assert_eq!(again.get("shop.test", "/?op=var&name=who").await, (200, "v5".into()));
-    assert_eq!(again.get("blog.test", "/?op=kv-get&key=k").await, (200, "kept".into()));
+    assert!(
+        again.wisp.stdout_text().contains("2 deployed"),
+        "{}",
+        again.wisp.stdout_text()
+    );
+    assert_eq!(
+        again.get("shop.test", "/?op=var&name=who").await,
+        (200, "v5".into())
+    );
+    assert_eq!(
+        again.get("blog.test", "/?op=kv-get&key=k").await,
+        (200, "kept".into())
+    );
     assert_eq!(again.apps()["apps"][1]["digest"], digest);
 }
 
@@ -370,9 +583,93 @@ async fn deploys_from_a_registry_reference() {
     let pushed = push(app.path(), &reference);
     let state = tempfile::tempdir().unwrap();
     let host = Host::start_with(state.path(), &["-k"]);
-    let out = host.deploy(&["-f", &reference, "--name", "shop", "--host", "shop.test", "--variable", "who=pulled"]);
+    let out = host.deploy(&[
+        "-f",
+        &reference,
+        "--name",
+        "shop",
+        "--host",
+        "shop.test",
+        "--variable",
+        "who=pulled",
+    ]);
     assert!(out.starts_with(&format!("Deployed shop {pushed}")), "{out}");
-    assert_eq!(host.get("shop.test", "/?op=var&name=who").await, (200, "pulled".into()));
-    let (ok, _, err) = host.cli(&["deploy", "-f", &registry.reference("platform/none:v1"), "--name", "x", "--host", "x.test"]);
-    assert!(!ok && err.contains("platform/none") && err.contains("422"), "{err}");
+    assert_eq!(
+        host.get("shop.test", "/?op=var&name=who").await,
+        (200, "pulled".into())
+    );
+    let (ok, _, err) = host.cli(&[
+        "deploy",
+        "-f",
+        &registry.reference("platform/none:v1"),
+        "--name",
+        "x",
+        "--host",
+        "x.test",
+    ]);
+    assert!(
+        !ok && err.contains("platform/none") && err.contains("422"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn idle_apps_scale_to_zero_and_come_back_with_their_data() {
+    let state = tempfile::tempdir().unwrap();
+    let host = Host::start_with(state.path(), &["--idle-unload", "0.5"]);
+    let app = who_app();
+    host.deploy(&[
+        path_of(&app),
+        "--name",
+        "shop",
+        "--host",
+        "shop.test",
+        "--variable",
+        "who=shop",
+    ]);
+    assert_eq!(
+        host.get("shop.test", "/?op=kv-set&key=k&value=kept")
+            .await
+            .0,
+        200
+    );
+    let status = |host: &Host| {
+        host.apps()["apps"][0]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while status(&host) != "idle" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never went idle: {}",
+            host.wisp.stderr_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(host.apps()["apps"][0]["routes"], json!([]));
+    assert!(
+        host.wisp
+            .stderr_text()
+            .contains("unloaded until its next request")
+    );
+    // Several requests at once while idle: one load, every request answered.
+    let answers =
+        futures::future::join_all((0..8).map(|_| host.get("shop.test", "/?op=kv-get&key=k"))).await;
+    assert!(
+        answers.iter().all(|a| *a == (200, "kept".to_owned())),
+        "{answers:?}"
+    );
+    assert_eq!(
+        host.wisp
+            .wait_for_stderr("loaded again after idling")
+            .matches("loaded again after idling")
+            .count(),
+        1
+    );
+    assert_eq!(
+        host.get("shop.test", "/?op=var&name=who").await,
+        (200, "shop".into())
+    );
 }

@@ -38,7 +38,11 @@ pub fn write_layout_archive(artifact: &Assembled, out: impl Write) -> Result<(),
     add("index.json", index.to_string().as_bytes()).map_err(io)?;
     let blob = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
     add(&blob(&manifest_digest), &artifact.manifest).map_err(io)?;
-    add(&blob(&sha256_digest(&artifact.config.data)), &artifact.config.data).map_err(io)?;
+    add(
+        &blob(&sha256_digest(&artifact.config.data)),
+        &artifact.config.data,
+    )
+    .map_err(io)?;
     let mut written = std::collections::HashSet::new();
     for layer in &artifact.layers {
         let digest = sha256_digest(&layer.data);
@@ -58,7 +62,10 @@ pub fn read_layout_archive(
     let (index, blobs) = read_entries(archive)?;
     let index: serde_json::Value = serde_json::from_slice(&index)
         .map_err(|e| invalid(format!("index.json does not parse: {e}")))?;
-    let manifests = index["manifests"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let manifests = index["manifests"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let [entry] = manifests else {
         return Err(invalid(format!(
             "index.json names {} manifests; an app upload holds exactly one",
@@ -66,16 +73,18 @@ pub fn read_layout_archive(
         )));
     };
     let digest = entry["digest"].as_str().unwrap_or_default().to_owned();
-    let manifest_bytes = blobs
-        .get(&digest)
-        .ok_or_else(|| invalid(format!("index.json names manifest {digest}, which is not in blobs/")))?;
+    let manifest_bytes = blobs.get(&digest).ok_or_else(|| {
+        invalid(format!(
+            "index.json names manifest {digest}, which is not in blobs/"
+        ))
+    })?;
     let manifest: OciImageManifest = serde_json::from_slice(manifest_bytes)
         .map_err(|e| invalid(format!("manifest {digest} does not parse: {e}")))?;
     let mut layers = Vec::with_capacity(manifest.layers.len());
     for layer in &manifest.layers {
-        let bytes = blobs.get(&layer.digest).ok_or_else(|| {
-            invalid(format!("layer {} is not in blobs/", layer.digest))
-        })?;
+        let bytes = blobs
+            .get(&layer.digest)
+            .ok_or_else(|| invalid(format!("layer {} is not in blobs/", layer.digest)))?;
         layers.push(HeldLayer {
             media_type: &layer.media_type,
             digest: &layer.digest,
@@ -161,13 +170,18 @@ mod tests {
 
     fn read(archive: &[u8]) -> String {
         let cache = BlobCache::new(tempfile::tempdir().unwrap().keep());
-        read_layout_archive(&cache, archive).unwrap_err().to_string()
+        read_layout_archive(&cache, archive)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn entries_outside_the_layout_are_refused_by_name() {
         let err = read(&tar_with(b"../evil", tar::EntryType::Regular, b"x"));
-        assert!(err.contains("`../evil` is outside an OCI image layout"), "{err}");
+        assert!(
+            err.contains("`../evil` is outside an OCI image layout"),
+            "{err}"
+        );
         let err = read(&tar_with(b"/etc/passwd", tar::EntryType::Regular, b"x"));
         assert!(err.contains("`/etc/passwd` is outside"), "{err}");
         let err = read(&tar_with(b"blobs/sha256/x", tar::EntryType::Symlink, b""));
@@ -179,7 +193,11 @@ mod tests {
     #[test]
     fn a_blob_must_hash_to_its_name() {
         let name = format!("blobs/sha256/{}", "0".repeat(64));
-        let err = read(&tar_with(name.as_bytes(), tar::EntryType::Regular, b"not zero"));
+        let err = read(&tar_with(
+            name.as_bytes(),
+            tar::EntryType::Regular,
+            b"not zero",
+        ));
         assert!(err.contains("digest"), "{err}");
     }
 

@@ -32,8 +32,8 @@ pub use held::{HeldLayer, runnable_from_layers};
 pub use layout::{read_layout_archive, write_layout_archive};
 pub use pull::{Pulled, PulledKind, pull};
 pub use push::push;
-pub use snapshot::{Snapshot, snapshot};
 pub use sign::{SigningKey, VerifyingKey, signature_tag};
+pub use snapshot::{Snapshot, snapshot};
 pub use unlock::materialize;
 
 /// What `wisp up -f <reference>` runs.

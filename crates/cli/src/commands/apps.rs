@@ -101,7 +101,11 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         &app_path(&args.name),
         Some(Payload::Json(body)),
     )?;
-    let verb = if status == 201 { "Deployed" } else { "Replaced" };
+    let verb = if status == 201 {
+        "Deployed"
+    } else {
+        "Replaced"
+    };
     println!(
         "{verb} {} {} on {}",
         args.name,
@@ -152,7 +156,12 @@ pub fn list(args: AppsArgs) -> anyhow::Result<()> {
 
 /// Runs `wisp undeploy`.
 pub fn undeploy(args: UndeployArgs) -> anyhow::Result<()> {
-    call(&args.admin, reqwest::Method::DELETE, &app_path(&args.name), None)?;
+    call(
+        &args.admin,
+        reqwest::Method::DELETE,
+        &app_path(&args.name),
+        None,
+    )?;
     println!("Undeployed {}", args.name);
     Ok(())
 }
@@ -176,7 +185,13 @@ fn app_path(name: &str) -> String {
     // them from changing the path here.
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("/v1/apps/{safe}")
 }
@@ -232,7 +247,9 @@ fn call(
             .with_context(|| format!("{url}: cannot read the answer"))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !(200..300).contains(&status) {
-            let message = value["error"].as_str().map_or_else(|| value.to_string(), str::to_owned);
+            let message = value["error"]
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
             bail!("{message} (HTTP {status})");
         }
         Ok((status, value))

@@ -101,9 +101,9 @@ impl HostFlags {
         InstanceLimits {
             memory: self.memory_limit,
             timeout: self.timeout,
-            max_instances: self
-                .max_instances_per_component
-                .unwrap_or(wisp_engine::default_instances_per_component(self.max_instances)),
+            max_instances: self.max_instances_per_component.unwrap_or(
+                wisp_engine::default_instances_per_component(self.max_instances),
+            ),
             instance_reuse: self.instance_reuse,
             instance_concurrency: self.instance_concurrency,
             max_fanout: self.max_fanout,

@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// Pull apps from registries over plain HTTP or with certificates that do not verify.
     #[arg(short = 'k', long)]
     insecure: bool,
+    /// Scale an app to zero after this many seconds without a request: its instances,
+    /// connections and compiled code are released, and its next request loads it again
+    /// from the compile cache (apps with Redis, cron or MQTT triggers stay loaded).
+    /// 0: never.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    idle_unload: f64,
     #[command(flatten)]
     host: super::host_flags::HostFlags,
 }
@@ -52,6 +58,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             state_dir: args.state_dir.clone(),
             token: args.token.clone(),
             registry_insecure: args.insecure,
+            idle_unload: (args.idle_unload > 0.0)
+                .then(|| std::time::Duration::try_from_secs_f64(args.idle_unload))
+                .transpose()
+                .context("--idle-unload: give a number of seconds")?,
             host: HostOptions {
                 listen: args.listen,
                 listener: args.host.listener(),

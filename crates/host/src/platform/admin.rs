@@ -142,7 +142,10 @@ pub(crate) async fn serve(
                 let (platform, token) = (platform.clone(), token.clone());
                 async move { Ok::<_, std::convert::Infallible>(handle(&platform, &token, req).await) }
             });
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!("admin connection ended with error: {e}");
             }
         });
@@ -155,7 +158,10 @@ async fn handle(
     token: &AdminToken,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let authorization = req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
     if !token.admits(authorization) {
         let mut response = error_response(
             StatusCode::UNAUTHORIZED,
@@ -175,18 +181,20 @@ async fn handle(
             StatusCode::OK,
             &serde_json::json!({ "apps": platform.list() }),
         )),
-        (Method::GET, ["v1", "apps", name]) => platform
-            .get(name)
-            .map(|info| json(StatusCode::OK, &info)),
+        (Method::GET, ["v1", "apps", name]) => {
+            platform.get(name).map(|info| json(StatusCode::OK, &info))
+        }
         (Method::PUT, ["v1", "apps", name]) => {
             let name = (*name).to_owned();
             deploy(platform, &name, req).await
         }
         (Method::POST, ["v1", "uploads"]) => match read_body(req, MAX_UPLOAD).await {
-            Ok(archive) => platform
-                .upload(archive)
-                .await
-                .map(|digest| json(StatusCode::CREATED, &serde_json::json!({ "upload": digest }))),
+            Ok(archive) => platform.upload(archive).await.map(|digest| {
+                json(
+                    StatusCode::CREATED,
+                    &serde_json::json!({ "upload": digest }),
+                )
+            }),
             Err(e) => Err(e),
         },
         (Method::DELETE, ["v1", "apps", name]) => platform
@@ -204,8 +212,7 @@ async fn handle(
         }
     };
     result.unwrap_or_else(|e| {
-        let status =
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         error_response(status, &e.to_string())
     })
 }
@@ -217,8 +224,9 @@ async fn deploy(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, PlatformError> {
     let body = read_body(req, MAX_JSON_BODY).await?;
-    let request: DeployRequest = serde_json::from_slice(&body)
-        .map_err(|e| PlatformError::BadRequest(format!("the deploy request does not parse: {e}")))?;
+    let request: DeployRequest = serde_json::from_slice(&body).map_err(|e| {
+        PlatformError::BadRequest(format!("the deploy request does not parse: {e}"))
+    })?;
     let settings = AppSettings {
         hosts: request.hosts,
         route_prefix: request.route_prefix,
@@ -273,7 +281,13 @@ mod tests {
     fn the_token_is_compared_whole() {
         let token = AdminToken("s3cret".into());
         assert!(token.admits(Some(b"Bearer s3cret")));
-        for wrong in [&b"Bearer s3cre"[..], b"Bearer s3cret2", b"bearer s3cret", b"s3cret", b""] {
+        for wrong in [
+            &b"Bearer s3cre"[..],
+            b"Bearer s3cret2",
+            b"bearer s3cret",
+            b"s3cret",
+            b"",
+        ] {
             assert!(!token.admits(Some(wrong)), "{wrong:?}");
         }
         assert!(!token.admits(None));

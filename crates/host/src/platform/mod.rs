@@ -7,9 +7,11 @@
 //! the old version and finish on it.
 
 mod admin;
+mod loading;
 mod routing;
 mod serve;
 mod settings;
+mod slot;
 mod store;
 
 pub use admin::{AdminToken, load_or_create_token};
@@ -18,16 +20,16 @@ pub use serve::{PlatformOptions, run_platform};
 pub use settings::{AppSettings, DeploySource, check_name};
 pub use store::{DeploymentRecord, DeploymentStore};
 
-use crate::{HostError, HostOptions, LoadedApp, RunningEvents};
+use crate::{HostError, HostOptions, RunningEvents};
 use routing::{HostTable, Target};
 use serde::Serialize;
+use slot::HttpSlot;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-use wisp_engine::{InternalHttp, WispEngine};
-use wisp_manifest::{App, TriggerKind};
-use wisp_oci::{AppInput, BlobCache, RegistryOptions};
+use wisp_engine::WispEngine;
+use wisp_oci::{BlobCache, RegistryOptions};
 
 /// Why a platform operation failed; each maps to an HTTP status on the admin API.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,8 @@ impl PlatformError {
 pub struct AppInfo {
     /// Its name.
     pub name: String,
-    /// `running`, or `failed` when it could not be brought back at a restart.
+    /// `running`; `idle` when scaled to zero (it loads at its next request); `failed`
+    /// when it could not be brought back at a restart.
     pub status: &'static str,
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,7 +96,7 @@ pub struct AppInfo {
     pub env: Vec<String>,
     /// Names of the variables it was given.
     pub variables: Vec<String>,
-    /// Its HTTP routes (with prefix and base).
+    /// Its HTTP routes (with prefix and base); empty while idle.
     pub routes: Vec<String>,
     /// When this version was deployed (seconds since the Unix epoch).
     pub deployed_at: u64,
@@ -107,7 +110,7 @@ pub struct AppInfo {
 
 /// What a deployed app is running with.
 struct Live {
-    http: Option<Arc<wisp_trigger_http::HttpApp>>,
+    http: Option<Arc<HttpSlot>>,
     running: RunningEvents,
 }
 
@@ -123,22 +126,22 @@ impl Deployment {
     fn info(&self) -> AppInfo {
         use std::sync::atomic::Ordering::Relaxed;
         let settings = &self.record.settings;
-        let routes = match &self.live {
-            Ok(Live {
-                http: Some(http), ..
-            }) => http
+        let http = self.live.as_ref().ok().and_then(|live| live.http.as_ref());
+        let loaded = http.and_then(|slot| slot.loaded());
+        let routes = match &loaded {
+            Some(http) => http
                 .routes()
                 .into_iter()
                 .map(|(_, route)| route.to_owned())
                 .collect(),
-            _ => Vec::new(),
+            None => Vec::new(),
         };
         AppInfo {
             name: self.record.name.clone(),
-            status: if self.live.is_ok() {
-                "running"
-            } else {
-                "failed"
+            status: match (&self.live, http, &loaded) {
+                (Err(_), _, _) => "failed",
+                (Ok(_), Some(_), None) => "idle",
+                _ => "running",
             },
             error: self.live.as_ref().err().cloned(),
             digest: self.record.digest.clone(),
@@ -198,7 +201,10 @@ impl Platform {
     ) -> Result<Arc<Self>, HostError> {
         let engine = Arc::new(WispEngine::new(&template.engine)?);
         let state_error = |e: std::io::Error| {
-            HostError::Platform(PlatformError::State(format!("{}: {e}", state_dir.display())))
+            HostError::Platform(PlatformError::State(format!(
+                "{}: {e}",
+                state_dir.display()
+            )))
         };
         std::fs::create_dir_all(state_dir.join("apps")).map_err(state_error)?;
         let store = DeploymentStore::open(&state_dir.join("deployments.db"))?;
@@ -374,7 +380,7 @@ impl Platform {
         match source {
             DeploySource::Path(path) => {
                 let (path, cache) = (path.clone(), self.cache.clone());
-                tokio::task::spawn_blocking(move || freeze_folder(&path, &cache))
+                tokio::task::spawn_blocking(move || loading::freeze_folder(&path, &cache))
                     .await
                     .map_err(|e| PlatformError::State(format!("packing stopped: {e}")))?
             }
@@ -416,65 +422,51 @@ impl Platform {
 
     /// Loads `record`'s snapshot onto the shared engine and starts its event triggers.
     async fn start(&self, record: &DeploymentRecord) -> Result<Live, PlatformError> {
-        let mut app = load_snapshot(&record.manifest, &record.name)?;
-        if app.trigger_components(TriggerKind::Command).next().is_some() {
-            return Err(PlatformError::Unloadable(
-                "the app has command triggers, which `wisp up` runs; `wisp serve` hosts \
-                 HTTP, Redis, cron and MQTT triggers"
-                    .into(),
-            ));
-        }
-        app.http_base = join_base(record.settings.prefix(), &app.http_base);
-        let options = self.app_options(record);
-        let engine = self.engine.clone();
-        let name = record.name.clone();
-        // Compiling is CPU work of seconds: a thread of its own, off the serving workers.
-        let handle = tokio::runtime::Handle::current();
-        let loaded = tokio::task::spawn_blocking(move || {
-            handle.block_on(async {
-                let report = |id: &str, report: &wisp_engine::LoadReport| {
-                    tracing::info!(app = %name, component = id, elapsed = ?report.elapsed, origin = ?report.origin, "component loaded");
-                };
-                let warn = |w: &str| tracing::warn!(app = %name, "{w}");
-                let loaded = LoadedApp::load(&app, &options, engine, report, warn).await?;
-                let internal = loaded.http.clone().map(|h| h as Arc<dyn InternalHttp>);
-                let running = loaded.events.start(internal).await?;
-                Ok::<_, HostError>((loaded.http, running))
-            })
-        })
-        .await
-        .map_err(|e| PlatformError::State(format!("loading stopped: {e}")))?;
-        let (http, running) = loaded.map_err(PlatformError::unloadable)?;
+        let loader = Arc::new(loading::loader(
+            record,
+            &self.template,
+            &self.state_dir,
+            self.engine.clone(),
+        )?);
+        let loaded = loader.load(true).await?;
+        let running = loaded
+            .events
+            .ok_or_else(|| PlatformError::State("event triggers were not started".into()))?;
+        let may_unload = !loaded.has_events;
+        let http = loaded
+            .http
+            .map(|http| Arc::new(HttpSlot::new(loader, http, may_unload)));
         Ok(Live { http, running })
     }
 
-    /// The host options of one app: the template with the app's own state folder,
-    /// environment and variables (and nothing of the host process's environment).
-    fn app_options(&self, record: &DeploymentRecord) -> HostOptions {
-        let settings = &record.settings;
-        let mut options = self.template.clone();
-        options.state_dir = self.state_dir.join("apps").join(&record.name);
-        options.extra_env = settings
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        options.variable_env = settings
-            .variables
-            .iter()
-            .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.clone()))
-            .collect::<HashMap<_, _>>();
-        options
+    /// Scales to zero every app whose HTTP side has been idle for `idle` (apps with
+    /// event triggers excepted); how many it unloaded.
+    pub fn unload_idle(&self, idle: Duration) -> usize {
+        let apps: Vec<_> = self.read_apps().values().cloned().collect();
+        let mut unloaded = 0;
+        for app in apps {
+            let Ok(Live {
+                http: Some(slot), ..
+            }) = &app.live
+            else {
+                continue;
+            };
+            if slot.unload_if_idle(idle) {
+                tracing::info!(app = %app.record.name, "idle for {idle:?}: unloaded until its next request");
+                unloaded += 1;
+            }
+        }
+        unloaded
     }
 
     /// Rebuilds the routing table from the apps now deployed.
     fn rebuild_table(&self) {
         let apps = self.read_apps();
         let table = HostTable::build(apps.values().filter_map(|d| {
-            let http = d.live.as_ref().ok()?.http.clone()?;
+            let slot = d.live.as_ref().ok()?.http.clone()?;
             // The stats live on the deployment, across versions.
             let target = Arc::new(Target {
-                http,
+                slot,
                 stats: d.stats.clone(),
             });
             Some((&d.record.settings, target))
@@ -500,83 +492,8 @@ impl Platform {
     }
 }
 
-/// Packs the app at `path` (a folder, a `spin.toml` or a `.wasm`) into a snapshot.
-fn freeze_folder(path: &Path, cache: &BlobCache) -> Result<(PathBuf, String), PlatformError> {
-    let app = load_source(path)?;
-    app.check_sources().map_err(PlatformError::unloadable)?;
-    let staging = tempfile::tempdir().map_err(|e| PlatformError::State(e.to_string()))?;
-    let staged_files = wisp_engine::stage_app_files(&app, staging.path())
-        .map_err(|e| PlatformError::Unloadable(format!("{e:#}")))?;
-    let snapshot = wisp_oci::snapshot(
-        cache,
-        &AppInput {
-            app: &app,
-            staged_files,
-            annotations: BTreeMap::new(),
-            archive_files: false,
-        },
-    )
-    .map_err(PlatformError::unloadable)?;
-    Ok((snapshot.manifest, snapshot.digest))
-}
-
-/// The app a deploy's path names.
-fn load_source(path: &Path) -> Result<App, PlatformError> {
-    if !path.is_absolute() {
-        return Err(PlatformError::BadRequest(format!(
-            "{}: give the app's path on the host as an absolute path",
-            path.display()
-        )));
-    }
-    let manifest = if path.is_dir() {
-        path.join(wisp_manifest::MANIFEST_FILE_NAME)
-    } else {
-        path.to_owned()
-    };
-    if !manifest.exists() {
-        return Err(PlatformError::Unloadable(format!(
-            "{}: no such file on the host",
-            manifest.display()
-        )));
-    }
-    if manifest.extension().is_some_and(|e| e == "wasm") {
-        return Ok(wisp_manifest::bare_component(&manifest));
-    }
-    wisp_manifest::load(&manifest).map_err(PlatformError::unloadable)
-}
-
-/// The app of a snapshot: its generated manifest, or a lone component named after the app.
-fn load_snapshot(path: &Path, name: &str) -> Result<App, PlatformError> {
-    if path.extension().is_some_and(|e| e == "wasm") {
-        return Ok(wisp_manifest::bare_component_named(path, name));
-    }
-    wisp_manifest::load(path).map_err(PlatformError::unloadable)
-}
-
-/// `prefix` + `base`: `/shop` and `/api` make `/shop/api`; `/` is no prefix.
-fn join_base(prefix: &str, base: &str) -> String {
-    match (prefix, base) {
-        ("/", base) => base.to_owned(),
-        (prefix, "/") => prefix.to_owned(),
-        (prefix, base) => format!("{prefix}{base}"),
-    }
-}
-
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::join_base;
-
-    #[test]
-    fn prefixes_join_bases() {
-        assert_eq!(join_base("/", "/"), "/");
-        assert_eq!(join_base("/", "/api"), "/api");
-        assert_eq!(join_base("/shop", "/"), "/shop");
-        assert_eq!(join_base("/shop", "/api"), "/shop/api");
-    }
 }

@@ -4,12 +4,13 @@
 //! consistent view with a single pointer copy.
 
 use super::settings::AppSettings;
+use super::slot::HttpSlot;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use wisp_trigger_http::{HttpApp, ResponseBody};
+use wisp_trigger_http::ResponseBody;
 
 /// Request counters of one app, kept across its versions.
 #[derive(Debug, Default)]
@@ -24,7 +25,7 @@ pub struct AppStats {
 
 /// What a request routed to an app is served by.
 pub(crate) struct Target {
-    pub http: Arc<HttpApp>,
+    pub slot: Arc<HttpSlot>,
     pub stats: Arc<AppStats>,
 }
 
@@ -55,15 +56,13 @@ impl<T> HostTable<T> {
                     target: target.clone(),
                 };
                 let entries = match host.strip_prefix('*') {
-                    Some(suffix) => {
-                        match table.wildcard.iter().position(|(s, _)| s == suffix) {
-                            Some(i) => &mut table.wildcard[i].1,
-                            None => {
-                                table.wildcard.push((suffix.to_owned(), Vec::new()));
-                                &mut table.wildcard.last_mut().expect("just pushed").1
-                            }
+                    Some(suffix) => match table.wildcard.iter().position(|(s, _)| s == suffix) {
+                        Some(i) => &mut table.wildcard[i].1,
+                        None => {
+                            table.wildcard.push((suffix.to_owned(), Vec::new()));
+                            &mut table.wildcard.last_mut().expect("just pushed").1
                         }
-                    }
+                    },
                     None => table.exact.entry(host.clone()).or_default(),
                 };
                 entries.push(entry);
@@ -145,7 +144,13 @@ pub(crate) async fn serve_counted(
 ) -> Response<ResponseBody> {
     let stats = target.stats.clone();
     stats.active.fetch_add(1, Ordering::Relaxed);
-    let response = target.http.clone().handle(req, client, local, max_body).await;
+    let response = match target.slot.get().await {
+        Ok(http) => http.handle(req, client, local, max_body).await,
+        Err(e) => {
+            tracing::error!("an idle app could not be loaded again: {e}");
+            wisp_trigger_http::plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+    };
     stats.active.fetch_sub(1, Ordering::Relaxed);
     stats.requests.fetch_add(1, Ordering::Relaxed);
     if response.status().is_server_error() {
@@ -205,7 +210,10 @@ mod tests {
             (claim(&["*.test"], None), "any"),
         ];
         let table = HostTable::build(apps.iter().map(|(s, name)| (s, Arc::new(*name))));
-        assert_eq!(table.route("a.test", "/only/x").map(|t| **t), Some("a-only"));
+        assert_eq!(
+            table.route("a.test", "/only/x").map(|t| **t),
+            Some("a-only")
+        );
         assert_eq!(table.route("a.test", "/else").map(|t| **t), Some("any"));
     }
 

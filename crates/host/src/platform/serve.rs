@@ -27,6 +27,8 @@ pub struct PlatformOptions {
     pub token: Option<String>,
     /// Pull from registries over plain HTTP or with unverified certificates.
     pub registry_insecure: bool,
+    /// Scale an app to zero after its HTTP side has been idle this long (none: never).
+    pub idle_unload: Option<std::time::Duration>,
     /// The engine, listener and per-instance limits every app runs under (`listen` is
     /// ignored: the public listener is the one above).
     pub host: HostOptions,
@@ -41,7 +43,8 @@ impl HttpService for Platform {
         max_body: Option<u64>,
     ) -> impl Future<Output = Response<ResponseBody>> + Send {
         let table = self.table();
-        let target = request_host(&req).and_then(|host| table.route(host, req.uri().path()).cloned());
+        let target =
+            request_host(&req).and_then(|host| table.route(host, req.uri().path()).cloned());
         async move {
             match target {
                 Some(target) => serve_counted(target, req, client, local, max_body).await,
@@ -115,6 +118,28 @@ pub async fn run_platform(
         admin_listener,
         stop.clone().cancelled_owned(),
     );
+    if let Some(idle) = options.idle_unload {
+        let (platform, stop) = (Arc::downgrade(&platform), stop.clone());
+        // Checked at a quarter of the idle time (within 1 s), so an app unloads at most
+        // a quarter late.
+        let period = (idle / 4).clamp(
+            std::time::Duration::from_millis(50),
+            std::time::Duration::from_secs(1),
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = stop.cancelled() => return,
+                }
+                let Some(platform) = platform.upgrade() else {
+                    return;
+                };
+                platform.unload_idle(idle);
+            }
+        });
+    }
     let stopper = async {
         signal.await;
         stop.cancel();

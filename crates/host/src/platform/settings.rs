@@ -169,9 +169,12 @@ mod tests {
 
     #[test]
     fn hosts_and_prefixes_are_normalized() {
-        let s = settings(&["Shop.Example.COM.", "*.apps.test", "shop.example.com"], Some("/v1/"))
-            .normalized()
-            .unwrap();
+        let s = settings(
+            &["Shop.Example.COM.", "*.apps.test", "shop.example.com"],
+            Some("/v1/"),
+        )
+        .normalized()
+        .unwrap();
         assert_eq!(s.hosts, ["*.apps.test", "shop.example.com"]);
         assert_eq!(s.route_prefix.as_deref(), Some("/v1"));
         let root = settings(&["a.test"], Some("/")).normalized().unwrap();
@@ -181,7 +184,15 @@ mod tests {
 
     #[test]
     fn bad_hosts_and_prefixes_are_refused() {
-        for host in ["", "shop.example.com:80", "a..b", "*.", "a b", "*.*.x", "-a.test"] {
+        for host in [
+            "",
+            "shop.example.com:80",
+            "a..b",
+            "*.",
+            "a b",
+            "*.*.x",
+            "-a.test",
+        ] {
             assert!(settings(&[host], None).normalized().is_err(), "{host}");
         }
         assert!(settings(&[], None).normalized().is_err());

@@ -177,7 +177,10 @@ mod tests {
         }
         let store = DeploymentStore::open(&path).unwrap();
         let all = store.all().unwrap();
-        let names: Vec<_> = all.iter().map(|r| (r.name.as_str(), r.digest.as_str())).collect();
+        let names: Vec<_> = all
+            .iter()
+            .map(|r| (r.name.as_str(), r.digest.as_str()))
+            .collect();
         assert_eq!(names, [("blog", "sha256:2"), ("shop", "sha256:3")]);
         assert_eq!(all[1].settings, record("shop", "").settings);
         assert_eq!(all[1].source, DeploySource::Path("/apps/shop".into()));
