@@ -8,9 +8,11 @@
 #   to zero (`--idle-unload`), per app above the empty host;
 # - scale from zero: the first response of an app that was unloaded against a response
 #   of the same app warm (fresh connection each, median of 50 apps);
+# - fairness: one app's p99 at 16 connections alone and while another app is flooded
+#   with requests that loop until their timeout;
 # - one hot app among APPS idle ones: `wrk -t1 -c64` requests/s and the server's CPU us
-#   per request, against `wisp up` serving the same app alone (server on CPU 0, wrk on
-#   CPU 1, one after the other).
+#   per request, against `wisp up` serving the same app alone (both servers on CPU 0,
+#   wrk on CPU 1, loaded in turn for 3 rounds; the median rounds compared).
 #
 #   bench/platform.sh [APPS] [SECONDS]        (default 1000 apps, 10 s of wrk)
 set -euo pipefail
@@ -21,6 +23,7 @@ duration=${2:-10}
 need_packages wrk curl bc python3
 build_host
 (cd examples/hello-rust && cargo build -q --release --target wasm32-wasip2)
+probe=$(build_guest probe)
 wisp=$PWD/target/release/wisp
 app_dir=$PWD/examples/hello-rust
 
@@ -109,7 +112,6 @@ hot() {
     printf '%-52s %10s req/s %8.1f CPU us/request %s\n' "$label" "$rps" \
         "$(bc -l <<<"($t1-$t0)*1000000/$(getconf CLK_TCK)/$reqs")" "$errors"
 }
-hot_loaded=$(hot "$public" app-7.bench "one hot app among $apps loaded (wisp serve)" "$serve_pid")
 stop_serve
 
 # The same state again, now scaling idle apps to zero after 2 s.
@@ -123,9 +125,9 @@ for _ in $(seq 100); do
 done
 sleep 1
 unloaded_kib=$(rss_kib "$serve_pid")
-cold_stats=$(py "$public" <<'EOF'
+cold_stats=$(py "$public" "$apps" <<'EOF'
 import http.client, statistics, sys, time
-public = sys.argv[1]
+public, apps = sys.argv[1], int(sys.argv[2])
 def get(i):
     conn = http.client.HTTPConnection(public)
     t = time.perf_counter()
@@ -136,16 +138,14 @@ def get(i):
     conn.close()
     return took
 cold, warm = [], []
-for i in range(100, 150):
+for i in range(apps // 2, apps // 2 + min(50, apps // 2)):
     cold.append(get(i)); warm.append(get(i))
 print(f"{statistics.median(cold):.2f} {statistics.median(warm):.2f}")
 EOF
 )
 read -r cold_ms warm_ms <<<"$cold_stats"
-hot_idle=$(hot "$public" app-7.bench "one hot app among $apps scaled to zero (wisp serve)" "$serve_pid")
-stop_serve
-
-# Baseline: the same app alone under `wisp up`.
+# Baseline beside it: the same app alone under `wisp up`, also on CPU 0; the two are
+# loaded in turn, ROUNDS times, and the medians compared.
 taskset -c 0 "$wisp" up -f "$app_dir" --listen 127.0.0.1:0 --cache-dir "$work/cache" \
     >"$work/up.out" 2>/dev/null &
 up_pid=$!
@@ -155,9 +155,39 @@ for _ in $(seq 100); do
     [ -n "$up_addr" ] && break
     sleep 0.1
 done
-hot_alone=$(hot "$up_addr" "$up_addr" "the same app alone (wisp up)" "$up_pid")
+rounds=3
+for round in $(seq $rounds); do
+    hot "$public" app-7.bench "one hot app among $apps idle (wisp serve)" "$serve_pid" >>"$work/hot-serve"
+    hot "$up_addr" "$up_addr" "the same app alone (wisp up)" "$up_pid" >>"$work/hot-up"
+done
 kill "$up_pid"
 wait "$up_pid" 2>/dev/null || true
+
+# Fairness: app B (the probe's hello) at 16 connections, alone and while app A (the
+# probe's infinite loop) is flooded by 64 connections whose every request spins until
+# the 30 s timeout.
+for ab in a b; do
+    curl -fs -X PUT -H 'Authorization: Bearer bench' "http://$admin/v1/apps/fair-$ab" \
+        -d "{\"source\": {\"path\": \"$probe\"}, \"hosts\": [\"fair-$ab.bench\"]}" >/dev/null
+done
+# p99 HOST: wrk's 99th percentile latency at 16 connections, in ms.
+p99() {
+    taskset -c 1 wrk -t1 -c16 -d"${duration}s" --latency -H "Host: $1" "http://$public/" 2>&1 |
+        awk '$1=="99%"{v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}'
+}
+taskset -c 1 wrk -t1 -c16 -d2s -H "Host: fair-b.bench" "http://$public/" >/dev/null 2>&1
+b_alone=$(p99 fair-b.bench)
+taskset -c 1 wrk -t1 -c64 -d"$((duration + 4))s" --timeout 60s -H "Host: fair-a.bench" \
+    "http://$public/?op=loop" >/dev/null 2>&1 &
+flood_pid=$!
+sleep 2
+b_flooded=$(p99 fair-b.bench)
+wait "$flood_pid" 2>/dev/null || true
+stop_serve
+# median_line FILE: the line with the median requests/s.
+median_line() { awk '{for (i=1;i<=NF;i++) if ($(i+1)=="req/s") print $i"\t"$0}' "$1" | sort -n | sed -n "$(((rounds+1)/2))p" | cut -f2-; }
+hot_idle=$(median_line "$work/hot-serve")
+hot_alone=$(median_line "$work/hot-up")
 
 mib() { bc -l <<<"scale=1; $1/1024"; }
 per_app() { bc -l <<<"scale=3; ($1-$empty_kib)/1024/$apps"; }
@@ -169,7 +199,10 @@ echo "RSS $apps apps loaded, idle:    $(mib "$loaded_kib") MiB ($(per_app "$load
 echo "RSS $apps apps after restart:   $(mib "$restored_kib") MiB ($(per_app "$restored_kib") MiB per app)"
 echo "RSS $apps apps scaled to zero:  $(mib "$unloaded_kib") MiB ($(per_app "$unloaded_kib") MiB per app)"
 echo "first response, scaled to zero: median $cold_ms ms; warm: median $warm_ms ms; difference $(bc -l <<<"scale=2; $cold_ms-$warm_ms") ms"
-echo "$hot_loaded"
+echo "hot app, $rounds interleaved rounds of ${duration} s each (median round shown):"
 echo "$hot_idle"
 echo "$hot_alone"
-echo "hot app among idle ones / alone: $(bc -l <<<"scale=3; $(rps_of "$hot_idle")/$(rps_of "$hot_alone")") (loaded: $(bc -l <<<"scale=3; $(rps_of "$hot_loaded")/$(rps_of "$hot_alone")"))"
+echo "hot app among idle ones / alone: $(bc -l <<<"scale=3; $(rps_of "$hot_idle")/$(rps_of "$hot_alone")") requests/s"
+echo "fairness: app B p99 at 16 connections alone $b_alone ms; with app A flooded by looping requests $b_flooded ms ($(bc -l <<<"scale=2; $b_flooded/$b_alone")x)"
+echo "all rounds:"
+cat "$work/hot-serve" "$work/hot-up"

@@ -6,6 +6,7 @@
 //! granted. It knows nothing of HTTP listeners or routes.
 
 mod adapt;
+mod busy;
 mod cache;
 mod files;
 mod guest_output;
@@ -32,6 +33,7 @@ pub use runtime::{EngineKind, compile_fingerprint};
 pub use source::{ComponentSource, SourceOrigin};
 pub use state::HostState;
 
+pub use busy::BusyLane;
 use limiter::InstanceLimiter;
 use runtime::Runtime;
 use std::path::{Path, PathBuf};
@@ -191,6 +193,8 @@ pub struct WispEngine {
     cache: Option<CompileCache>,
     ticker_stop: Arc<AtomicBool>,
     host_memory: Option<Arc<HostMemoryBudget>>,
+    /// Where guests that keep the CPU for long take turns.
+    busy_lane: BusyLane,
 }
 
 impl WispEngine {
@@ -229,6 +233,7 @@ impl WispEngine {
             host_memory: config
                 .max_total_memory
                 .map(|max| Arc::new(HostMemoryBudget::new(max))),
+            busy_lane: BusyLane::for_this_machine(),
         })
     }
 
@@ -365,6 +370,8 @@ impl WispEngine {
             limits: options.limits.with_overrides(&component.limits),
             caps,
             host_memory: self.host_memory.clone(),
+            busy_lane: self.busy_lane.clone(),
+            busy_guests: Arc::default(),
             stdout: out(Stream::Stdout)?,
             stderr: out(Stream::Stderr)?,
         })
@@ -414,13 +421,17 @@ impl WispEngine {
                 usize::try_from(grants.limits.memory).unwrap_or(usize::MAX),
                 grants.host_memory.clone(),
             ),
+            slices: busy::SliceTracker::new(grants.busy_lane.clone(), grants.busy_guests.clone()),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
-        // Yield to the async runtime at every epoch tick so a busy guest cannot starve
-        // other requests on its thread.
+        // Yield to the async runtime at every epoch slice so a busy guest cannot starve
+        // other requests on its thread, and past a run of slices take turns in the busy
+        // lane so busy guests cannot take every thread (`busy.rs`).
         store.set_epoch_deadline(EPOCH_SLICE_TICKS);
-        store.epoch_deadline_async_yield_and_update(EPOCH_SLICE_TICKS);
+        store.epoch_deadline_callback(|mut ctx| {
+            Ok(ctx.data_mut().slices.deadline(EPOCH_SLICE_TICKS))
+        });
         Ok(store)
     }
 }
@@ -462,6 +473,10 @@ pub struct InstanceGrants {
     stderr: GuestOutput,
     /// The host-wide guest-memory budget every instance draws on, if any.
     host_memory: Option<Arc<HostMemoryBudget>>,
+    /// The host-wide lane busy guests take turns in.
+    busy_lane: BusyLane,
+    /// How many of this component's guests are busy now.
+    busy_guests: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl InstanceGrants {

@@ -16,13 +16,15 @@ pub struct HostState {
     pub(crate) http_hooks: OutboundHttp,
     pub(crate) caps: wisp_capabilities::InstanceCapabilities,
     pub(crate) limits: crate::limiter::InstanceLimiter,
+    pub(crate) slices: crate::busy::SliceTracker,
 }
 
 impl HostState {
-    /// Points the instance's outbound requests at a new request's chain, for an instance
-    /// that serves more than one request.
+    /// Readies a kept instance for a new event: its outbound requests belong to the new
+    /// event's chain, and its run of CPU slices starts afresh.
     pub fn set_chain(&mut self, chain: crate::ChainContext) {
         self.http_hooks.chain = chain;
+        self.slices.reset();
     }
 
     /// Whether the guest holds no host resources: true once a well-behaved `handle` has

@@ -87,7 +87,7 @@ impl<T> HostTable<T> {
         let host = host_name(host);
         if let Some(target) = self
             .exact
-            .get(host.as_str())
+            .get(host.as_ref())
             .and_then(|entries| pick(entries, path))
         {
             return Some(target);
@@ -116,14 +116,20 @@ fn under_prefix(path: &str, prefix: &str) -> bool {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
-/// A `Host` value's name: lowercased, without port or trailing dot.
-fn host_name(host: &str) -> String {
+/// A `Host` value's name: lowercased, without port or trailing dot (borrowed when it
+/// already is one, as nearly every request's is).
+fn host_name(host: &str) -> std::borrow::Cow<'_, str> {
     let name = match host.rsplit_once(':') {
         // An IPv6 literal is bracketed; a colon inside the brackets is not a port.
         Some((name, port)) if !port.contains(']') => name,
         _ => host,
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    let name = name.trim_end_matches('.');
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// The host a request names: HTTP/2's `:authority`, else HTTP/1's `Host`.
