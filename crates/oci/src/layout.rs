@@ -98,8 +98,11 @@ fn invalid(message: String) -> OciError {
     OciError::Invalid(format!("the uploaded archive: {message}"))
 }
 
+/// Blob bytes by digest.
+type Blobs = HashMap<String, Vec<u8>>;
+
 /// `index.json` and every blob by digest, each blob checked against its name.
-fn read_entries(archive: impl Read) -> Result<(Vec<u8>, HashMap<String, Vec<u8>>), OciError> {
+fn read_entries(archive: impl Read) -> Result<(Vec<u8>, Blobs), OciError> {
     let io = |e: std::io::Error| invalid(format!("not a readable tar archive: {e}"));
     let mut tar = tar::Archive::new(archive);
     let mut index = None;

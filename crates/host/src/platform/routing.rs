@@ -76,7 +76,7 @@ impl<T> HostTable<T> {
             .values_mut()
             .chain(table.wildcard.iter_mut().map(|(_, e)| e))
         {
-            entries.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+            entries.sort_by_key(|e| std::cmp::Reverse(e.prefix.len()));
         }
         table
     }
