@@ -115,6 +115,20 @@ impl Host {
         out
     }
 
+    /// Deploys the folder of `app` as `name` on `host` with variable `who`.
+    fn deploy_who(&self, app: &AppDir, name: &str, host: &str, who: &str) -> String {
+        let who = format!("who={who}");
+        self.deploy(&[
+            path_of(app),
+            "--name",
+            name,
+            "--host",
+            host,
+            "--variable",
+            &who,
+        ])
+    }
+
     fn apps(&self) -> Value {
         let (ok, out, err) = self.cli(&["apps", "--json"]);
         assert!(ok, "{err}");
@@ -139,25 +153,9 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    let out = host.deploy(&[
-        path_of(&app),
-        "--name",
-        "shop",
-        "--host",
-        "shop.test",
-        "--variable",
-        "who=shop",
-    ]);
+    let out = host.deploy_who(&app, "shop", "shop.test", "shop");
     assert!(out.starts_with("Deployed shop sha256:"), "{out}");
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "blog",
-        "--host",
-        "blog.test",
-        "--variable",
-        "who=blog",
-    ]);
+    host.deploy_who(&app, "blog", "blog.test", "blog");
     host.deploy(&[
         path_of(&app),
         "--name",
@@ -169,40 +167,20 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
         "--variable",
         "who=shop-api",
     ]);
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "wild",
-        "--host",
-        "*.wild.test",
-        "--variable",
-        "who=wild",
-    ]);
+    host.deploy_who(&app, "wild", "*.wild.test", "wild");
 
-    assert_eq!(
-        host.get("shop.test", "/?op=var&name=who").await,
-        (200, "shop".into())
-    );
-    assert_eq!(
-        host.get("blog.test", "/?op=var&name=who").await,
-        (200, "blog".into())
-    );
-    assert_eq!(
-        host.get("shop.test", "/api/x?op=var&name=who").await,
-        (200, "shop-api".into())
-    );
-    assert_eq!(
-        host.get("shop.test", "/apix?op=var&name=who").await,
-        (200, "shop".into())
-    );
-    assert_eq!(
-        host.get("a.wild.test", "/?op=var&name=who").await,
-        (200, "wild".into())
-    );
-    assert_eq!(
-        host.get("nobody.test", "/?op=var&name=who").await,
-        (404, "Not Found".into())
-    );
+    let who = "/?op=var&name=who";
+    for (name, path, expected) in [
+        ("shop.test", who, (200, "shop")),
+        ("blog.test", who, (200, "blog")),
+        ("shop.test", "/api/x?op=var&name=who", (200, "shop-api")),
+        ("shop.test", "/apix?op=var&name=who", (200, "shop")),
+        ("a.wild.test", who, (200, "wild")),
+        ("nobody.test", who, (404, "Not Found")),
+    ] {
+        let (status, body) = host.get(name, path).await;
+        assert_eq!((status, body.as_str()), expected, "{name}{path}");
+    }
     assert!(
         host.apps()["apps"][0]["source"]
             .as_str()
@@ -274,15 +252,7 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
         "{err}"
     );
     // Its data stays for a later deploy of the same name.
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "blog",
-        "--host",
-        "blog.test",
-        "--variable",
-        "who=blog",
-    ]);
+    host.deploy_who(&app, "blog", "blog.test", "blog");
     assert_eq!(
         host.get("shop.test", "/?op=kv-get&key=k").await,
         (200, "mine".into())
@@ -294,15 +264,7 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "shop",
-        "--host",
-        "shop.test",
-        "--variable",
-        "who=v1",
-    ]);
+    host.deploy_who(&app, "shop", "shop.test", "v1");
     let before = host.apps();
     let deploy = |name: &str, body: Value| {
         let host = &host;
@@ -474,15 +436,7 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start(state.path());
     let app = who_app();
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "shop",
-        "--host",
-        "shop.test",
-        "--variable",
-        "who=v0",
-    ]);
+    host.deploy_who(&app, "shop", "shop.test", "v0");
 
     // Clients keep asking while the app is replaced again and again.
     let stop = Arc::new(AtomicBool::new(false));
@@ -535,15 +489,7 @@ async fn redeploys_switch_live_and_the_deployed_set_survives_kill_9() {
     );
     assert!(served.load(Ordering::Relaxed) > 0);
 
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "blog",
-        "--host",
-        "blog.test",
-        "--variable",
-        "who=blog",
-    ]);
+    host.deploy_who(&app, "blog", "blog.test", "blog");
     assert_eq!(
         host.get("blog.test", "/?op=kv-set&key=k&value=kept")
             .await
@@ -618,15 +564,7 @@ async fn idle_apps_scale_to_zero_and_come_back_with_their_data() {
     let state = tempfile::tempdir().unwrap();
     let host = Host::start_with(state.path(), &["--idle-unload", "0.5"]);
     let app = who_app();
-    host.deploy(&[
-        path_of(&app),
-        "--name",
-        "shop",
-        "--host",
-        "shop.test",
-        "--variable",
-        "who=shop",
-    ]);
+    host.deploy_who(&app, "shop", "shop.test", "shop");
     assert_eq!(
         host.get("shop.test", "/?op=kv-set&key=k&value=kept")
             .await
