@@ -81,6 +81,7 @@ async fn load_serve_drop(engine: &Arc<WispEngine>, dir: &Path) {
             instance_concurrency: 4,
             ..InstanceLimits::DEFAULT
         },
+        ceiling: None,
         log_max_bytes: 1 << 20,
         extra_env: Vec::new(),
     };

@@ -611,3 +611,63 @@ async fn idle_apps_scale_to_zero_and_come_back_with_their_data() {
         (200, "shop".into())
     );
 }
+
+#[tokio::test]
+async fn tenants_cannot_raise_their_limits_and_the_operator_can_lower_them() {
+    let state = tempfile::tempdir().unwrap();
+    let host = Host::start_with(state.path(), &["--timeout", "2s"]);
+    // The tenant's manifest asks for ten minutes per request.
+    let greedy = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"greedy\"\n[[trigger.http]]\n\
+         route = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = {}\n\
+         [component.probe.limits]\ntimeout = \"600s\"\n",
+        toml_path(&guests().probe)
+    ));
+    host.deploy(&[path_of(&greedy), "--name", "greedy", "--host", "shop.test"]);
+    let probe = guests().probe.to_str().unwrap().to_owned();
+    host.deploy(&[
+        &probe,
+        "--name",
+        "small",
+        "--host",
+        "blog.test",
+        "--memory-limit",
+        "16MiB",
+        "--timeout",
+        "1s",
+    ]);
+    // Generous client-side bounds: a limit that did not apply would hang far longer.
+    let bounded = |host_name: &'static str, path: &'static str| {
+        let host = &host;
+        async move {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(120),
+                host.get(host_name, path),
+            )
+            .await
+            .expect("the host's timeout should have ended the request")
+        }
+    };
+    assert_eq!(bounded("shop.test", "/?op=loop").await.0, 504);
+    assert_eq!(bounded("blog.test", "/?op=loop").await.0, 504);
+    assert_eq!(bounded("shop.test", "/?op=hold&mb=64").await.0, 200);
+    assert_ne!(bounded("blog.test", "/?op=hold&mb=64").await.0, 200);
+    assert_eq!(
+        bounded("blog.test", "/").await,
+        (200, "hello from probe\n".into())
+    );
+    let small = &host.apps()["apps"][1];
+    assert_eq!(
+        small["limits"],
+        json!({"memory_bytes": 16 << 20, "timeout_ms": 1000})
+    );
+    let (status, answer) = host
+        .admin_call(
+            reqwest::Method::PUT,
+            "/v1/apps/zero",
+            Some(json!({"source": {"path": probe}, "hosts": ["z.test"], "limits": {"timeout_ms": 0}})),
+            Some(TOKEN),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+}

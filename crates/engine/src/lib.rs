@@ -115,6 +115,17 @@ impl InstanceLimits {
             max_fanout: self.max_fanout,
         }
     }
+
+    /// These limits, none above `ceiling`'s memory, timeout, instances and fan-out.
+    pub fn at_most(self, ceiling: &Self) -> Self {
+        Self {
+            memory: self.memory.min(ceiling.memory),
+            timeout: self.timeout.min(ceiling.timeout),
+            max_instances: self.max_instances.min(ceiling.max_instances),
+            max_fanout: self.max_fanout.min(ceiling.max_fanout),
+            ..self
+        }
+    }
 }
 
 /// Errors from preparing components.
@@ -367,7 +378,13 @@ impl WispEngine {
             udp: outbound.allows_any_with_scheme("udp"),
             env,
             files_root,
-            limits: options.limits.with_overrides(&component.limits),
+            limits: {
+                let limits = options.limits.with_overrides(&component.limits);
+                options
+                    .ceiling
+                    .as_ref()
+                    .map_or(limits, |c| limits.at_most(c))
+            },
             caps,
             host_memory: self.host_memory.clone(),
             busy_lane: self.busy_lane.clone(),
@@ -455,6 +472,9 @@ pub struct GrantOptions {
     pub log_max_bytes: u64,
     /// `--env` pairs, given to every component; they override its own `environment`.
     pub extra_env: Vec<(String, String)>,
+    /// Limits no component may exceed, whatever its `[component.X.limits]` say (in
+    /// platform mode the manifest is a tenant's, and a tenant must not raise its own).
+    pub ceiling: Option<InstanceLimits>,
 }
 
 /// What one component's instances are granted; cheap to reuse per request.

@@ -94,6 +94,8 @@ pub struct HostOptions {
     pub engine: EngineConfig,
     /// Limits every instance runs under unless the manifest overrides them.
     pub limits: InstanceLimits,
+    /// Limits the manifest cannot override upwards (platform mode); none: it may.
+    pub ceiling: Option<InstanceLimits>,
     /// Size cap of each guest log file.
     pub log_max_bytes: u64,
     /// The app's local state (default stores, logs, staged files).
@@ -155,6 +157,7 @@ impl LoadedApp {
             capabilities: capabilities.clone(),
             state_dir: options.state_dir.clone(),
             extra_env: options.extra_env.clone(),
+            ceiling: options.ceiling,
         };
         let component_ids = HttpApp::component_ids(app)
             .chain(CommandTrigger::component_ids(app))

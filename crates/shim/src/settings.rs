@@ -108,6 +108,7 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
             instance_concurrency: count("WISP_INSTANCE_CONCURRENCY")?.unwrap_or(1),
             max_fanout: count("WISP_MAX_FANOUT")?.unwrap_or(wisp_engine::DEFAULT_MAX_FANOUT),
         },
+        ceiling: None,
         log_max_bytes: 10 << 20,
         state_dir: state_dir.join("app"),
         extra_env: Vec::new(),

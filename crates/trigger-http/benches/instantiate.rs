@@ -61,6 +61,7 @@ async fn load(state_dir: &Path) -> Arc<HttpApp> {
         limits: InstanceLimits::DEFAULT,
         log_max_bytes: 1 << 20,
         extra_env: Vec::new(),
+        ceiling: None,
     };
     let ids = HttpApp::component_ids(&app);
     let runtime =

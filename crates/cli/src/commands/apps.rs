@@ -46,6 +46,15 @@ pub struct DeployArgs {
     /// A value for one of the app's variables (repeatable).
     #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = super::parse_key_value)]
     variables: Vec<(String, String)>,
+    /// Maximum linear memory per instance of this app (e.g. `64MiB`), below the host's.
+    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
+    memory_limit: Option<u64>,
+    /// Wall-clock budget per request of this app (e.g. `5s`), below the host's.
+    #[arg(long, value_name = "DURATION", value_parser = wisp_manifest::parse_duration)]
+    timeout: Option<std::time::Duration>,
+    /// Concurrent instances per component of this app, below the host's.
+    #[arg(long, value_name = "N")]
+    max_instances: Option<u32>,
     #[command(flatten)]
     admin: AdminFlags,
 }
@@ -94,6 +103,11 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         "route_prefix": args.route_prefix,
         "env": pairs(&args.env),
         "variables": pairs(&args.variables),
+        "limits": {
+            "memory_bytes": args.memory_limit,
+            "timeout_ms": args.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            "max_instances": args.max_instances,
+        },
     });
     let (status, app) = call(
         &args.admin,

@@ -67,6 +67,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 listener: args.host.listener(),
                 engine: args.host.engine(),
                 limits: args.host.limits(),
+                // Apps are tenants': their manifests may lower these, never raise them.
+                ceiling: Some(args.host.limits()),
                 log_max_bytes: args.host.log_max_size,
                 // Each app gets its own folder, environment and variables.
                 state_dir: args.state_dir.clone(),

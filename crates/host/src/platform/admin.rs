@@ -4,7 +4,8 @@
 //! - `GET /v1/apps/NAME` — one app
 //! - `PUT /v1/apps/NAME` — deploy or replace: `{"source": {"path": "/abs/dir"} |
 //!   {"reference": "registry/repo:tag"}, "hosts": […], "route_prefix": "/p", "env": {…},
-//!   "variables": {…}}`; 201 when new, 200 when replaced
+//!   "variables": {…}, "limits": {"memory_bytes", "timeout_ms", "max_instances"}}`; 201
+//!   when new, 200 when replaced
 //! - `DELETE /v1/apps/NAME` — undeploy
 //! - `POST /v1/uploads` — an app as an OCI image layout tar (at most 256 MiB); answers
 //!   `{"upload": "sha256:…"}` for a deploy's `"source": {"upload": …}`
@@ -111,6 +112,8 @@ struct DeployRequest {
     env: BTreeMap<String, String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: super::settings::AppLimits,
 }
 
 /// Serves the admin API on `listener` until `shutdown` resolves.
@@ -232,6 +235,7 @@ async fn deploy(
         route_prefix: request.route_prefix,
         env: request.env,
         variables: request.variables,
+        limits: request.limits,
     };
     let (info, created) = platform.deploy(name, request.source, settings).await?;
     let status = if created {

@@ -38,6 +38,9 @@ pub(crate) fn loader(
     app.http_base = join_base(record.settings.prefix(), &app.http_base);
     let settings = &record.settings;
     let mut options = template.clone();
+    options.limits = settings.limits.applied_to(template.limits);
+    let ceiling = template.ceiling.unwrap_or(template.limits);
+    options.ceiling = Some(settings.limits.applied_to(ceiling));
     options.state_dir = state_dir.join("apps").join(&record.name);
     options.extra_env = settings
         .env
@@ -110,9 +113,14 @@ fn load_source(path: &Path) -> Result<App, PlatformError> {
     wisp_manifest::load(&manifest).map_err(PlatformError::unloadable)
 }
 
-/// The app of a snapshot: its generated manifest, or a lone component named after the app.
+/// The app of a snapshot: its generated manifest, or a lone component (a cached blob,
+/// known by Wasm's magic number rather than a file name) named after the app.
 fn load_snapshot(path: &Path, name: &str) -> Result<App, PlatformError> {
-    if path.extension().is_some_and(|e| e == "wasm") {
+    let mut magic = [0u8; 4];
+    let is_wasm = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic == *b"\0asm");
+    if is_wasm {
         return Ok(wisp_manifest::bare_component_named(path, name));
     }
     wisp_manifest::load(path).map_err(PlatformError::unloadable)

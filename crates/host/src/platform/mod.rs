@@ -17,7 +17,7 @@ mod store;
 pub use admin::{AdminToken, load_or_create_token};
 pub use routing::AppStats;
 pub use serve::{PlatformOptions, run_platform};
-pub use settings::{AppSettings, DeploySource, check_name};
+pub use settings::{AppLimits, AppSettings, DeploySource, check_name};
 pub use store::{DeploymentRecord, DeploymentStore};
 
 use crate::{HostError, HostOptions, RunningEvents};
@@ -96,6 +96,9 @@ pub struct AppInfo {
     pub env: Vec<String>,
     /// Names of the variables it was given.
     pub variables: Vec<String>,
+    /// Its own limits, where it has any.
+    #[serde(skip_serializing_if = "AppLimits::is_empty")]
+    pub limits: AppLimits,
     /// Its HTTP routes (with prefix and base); empty while idle.
     pub routes: Vec<String>,
     /// When this version was deployed (seconds since the Unix epoch).
@@ -150,6 +153,7 @@ impl Deployment {
             route_prefix: settings.route_prefix.clone(),
             env: settings.env.keys().cloned().collect(),
             variables: settings.variables.keys().cloned().collect(),
+            limits: settings.limits,
             routes,
             deployed_at: self.record.deployed_at,
             requests: self.stats.requests.load(Relaxed),

@@ -47,6 +47,60 @@ pub struct AppSettings {
     /// Values of the app's variables (as `SPIN_VARIABLE_*` gives them to `wisp up`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// Limits of this app's instances, below the host's.
+    #[serde(default, skip_serializing_if = "AppLimits::is_empty")]
+    pub limits: AppLimits,
+}
+
+/// An app's own limits; each unset one is the host's. They can only lower the host's.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AppLimits {
+    /// Linear memory per instance, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock budget per request, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Concurrent instances per component.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_instances: Option<u32>,
+}
+
+impl AppLimits {
+    /// Whether none is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `host` with these applied: each set limit replaces the host's if lower.
+    pub fn applied_to(&self, host: wisp_engine::InstanceLimits) -> wisp_engine::InstanceLimits {
+        let mut own = host;
+        if let Some(memory) = self.memory_bytes {
+            own.memory = memory;
+        }
+        if let Some(ms) = self.timeout_ms {
+            own.timeout = std::time::Duration::from_millis(ms);
+        }
+        if let Some(n) = self.max_instances {
+            own.max_instances = n;
+        }
+        own.at_most(&host)
+    }
+
+    fn check(&self) -> Result<(), PlatformError> {
+        let zero = [
+            self.memory_bytes == Some(0),
+            self.timeout_ms == Some(0),
+            self.max_instances == Some(0),
+        ];
+        if zero.contains(&true) {
+            return Err(PlatformError::BadRequest(
+                "limits must be above zero".to_owned(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Checks an app name: 1–63 lowercase letters, digits and `-`, starting with a letter
@@ -86,6 +140,7 @@ impl AppSettings {
             None => None,
             Some(prefix) => normalize_prefix(&prefix)?,
         };
+        self.limits.check()?;
         for key in self.env.keys().chain(self.variables.keys()) {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(PlatformError::BadRequest(format!(

@@ -158,6 +158,7 @@ mod tests {
                 route_prefix: Some("/v1".into()),
                 env: [("K".to_owned(), "V".to_owned())].into(),
                 variables: Default::default(),
+                limits: Default::default(),
             },
             digest: digest.to_owned(),
             manifest: "/state/apps/x/spin.toml".into(),
