@@ -148,7 +148,7 @@ pub(crate) async fn serve_counted(
     local: std::net::SocketAddr,
     max_body: Option<u64>,
 ) -> Response<ResponseBody> {
-    let stats = target.stats.clone();
+    let stats = &target.stats;
     stats.active.fetch_add(1, Ordering::Relaxed);
     let response = match target.slot.get().await {
         Ok(http) => http.handle(req, client, local, max_body).await,

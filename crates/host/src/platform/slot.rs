@@ -103,7 +103,12 @@ impl HttpSlot {
 
     /// The app's HTTP side, loaded first if the app was scaled to zero.
     pub async fn get(&self) -> Result<Arc<HttpApp>, PlatformError> {
-        self.last_used_ms.store(now_ms(), Ordering::Relaxed);
+        // Written at most every 10 ms: a hot app's requests on every thread would
+        // otherwise all write this one cache line.
+        let now = now_ms();
+        if now.saturating_sub(self.last_used_ms.load(Ordering::Relaxed)) >= 10 {
+            self.last_used_ms.store(now, Ordering::Relaxed);
+        }
         if let Some(http) = self.loaded() {
             return Ok(http);
         }
