@@ -183,11 +183,7 @@ mod tests {
     }
 
     fn claim(hosts: &[&str], prefix: Option<&str>) -> AppSettings {
-        AppSettings {
-            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
-            route_prefix: prefix.map(str::to_owned),
-            ..Default::default()
-        }
+        AppSettings::claiming(hosts, prefix)
     }
 
     #[test]

@@ -201,15 +201,23 @@ fn normalize_prefix(prefix: &str) -> Result<Option<String>, PlatformError> {
 }
 
 #[cfg(test)]
+impl AppSettings {
+    /// Settings that claim `hosts` under `prefix`, for tests.
+    pub(crate) fn claiming(hosts: &[&str], prefix: Option<&str>) -> Self {
+        Self {
+            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            route_prefix: prefix.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     fn settings(hosts: &[&str], prefix: Option<&str>) -> AppSettings {
-        AppSettings {
-            hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
-            route_prefix: prefix.map(str::to_owned),
-            ..Default::default()
-        }
+        AppSettings::claiming(hosts, prefix)
     }
 
     #[test]
