@@ -8,6 +8,7 @@ mod command;
 mod components;
 mod containerd;
 mod containerd_server;
+mod dashboard;
 mod examples;
 mod http;
 mod lifecycle;

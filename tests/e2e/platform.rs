@@ -12,16 +12,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-const TOKEN: &str = "platform-test-token";
+pub(crate) const TOKEN: &str = "platform-test-token";
 
 /// A running `wisp serve` and where its listeners are.
-struct Host {
-    wisp: Wisp,
-    admin: String,
+pub(crate) struct Host {
+    pub wisp: Wisp,
+    pub admin: String,
 }
 
 impl Host {
-    fn start(state: &Path) -> Host {
+    pub(crate) fn start(state: &Path) -> Host {
         Self::start_with(state, &[])
     }
 
@@ -52,7 +52,7 @@ impl Host {
     }
 
     /// A client that resolves every `*.test` name used here to the public listener.
-    fn client(&self) -> reqwest::Client {
+    pub(crate) fn client(&self) -> reqwest::Client {
         let addr: std::net::SocketAddr = self.wisp.addr.parse().unwrap();
         let mut builder = reqwest::Client::builder();
         for name in ["shop.test", "blog.test", "a.wild.test", "nobody.test"] {
@@ -62,7 +62,7 @@ impl Host {
     }
 
     /// GET `path` on app host `host`: status and body.
-    async fn get(&self, host: &str, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, host: &str, path: &str) -> (u16, String) {
         let port = self.wisp.addr.rsplit(':').next().unwrap();
         let response = self
             .client()
@@ -74,7 +74,7 @@ impl Host {
     }
 
     /// A raw admin call with `token`: status and JSON body.
-    async fn admin_call(
+    pub(crate) async fn admin_call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -95,7 +95,7 @@ impl Host {
     }
 
     /// `wisp CMD ARGS… --admin URL --token TOKEN`: success, stdout, stderr.
-    fn cli(&self, args: &[&str]) -> (bool, String, String) {
+    pub(crate) fn cli(&self, args: &[&str]) -> (bool, String, String) {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--admin", &self.admin, "--token", TOKEN]);
         let out = run_wisp(&all, None);
@@ -107,7 +107,7 @@ impl Host {
     }
 
     /// `wisp deploy`; panics with its output if it fails.
-    fn deploy(&self, args: &[&str]) -> String {
+    pub(crate) fn deploy(&self, args: &[&str]) -> String {
         let mut all = vec!["deploy"];
         all.extend(args);
         let (ok, out, err) = self.cli(&all);
@@ -116,7 +116,7 @@ impl Host {
     }
 
     /// Deploys the folder of `app` as `name` on `host` with variable `who`.
-    fn deploy_who(&self, app: &AppDir, name: &str, host: &str, who: &str) -> String {
+    pub(crate) fn deploy_who(&self, app: &AppDir, name: &str, host: &str, who: &str) -> String {
         let who = format!("who={who}");
         self.deploy(&[
             path_of(app),
@@ -137,14 +137,14 @@ impl Host {
 }
 
 /// The spin-sdk guest with a default store and a required variable `who`.
-fn who_app() -> AppDir {
+pub(crate) fn who_app() -> AppDir {
     spin_app(
         "key_value_stores = [\"default\"]\n[component.app.variables]\nwho = \"{{ who }}\"",
         "[variables]\nwho = { required = true }",
     )
 }
 
-fn path_of(app: &AppDir) -> &str {
+pub(crate) fn path_of(app: &AppDir) -> &str {
     app.path().to_str().unwrap()
 }
 

@@ -9,20 +9,29 @@
 //! - `DELETE /v1/apps/NAME` — undeploy
 //! - `POST /v1/uploads` — an app as an OCI image layout tar (at most 256 MiB); answers
 //!   `{"upload": "sha256:…"}` for a deploy's `"source": {"upload": …}`
+//! - `GET /v1/events` — server-sent events, one `apps` event a second: every app with
+//!   its requests/s, p50/p99 latency and error rate over that second
+//! - `POST /v1/session` `{"token": "…"}` — trades the token for a read-only session
+//!   cookie (the dashboard's login); `GET` tells whether one is open, `DELETE` ends it
+//! - `GET /` — the live dashboard (its page, script and style need no token; every
+//!   number on it comes from the calls above)
 //!
 //! Errors are `{"error": "…"}` with a 4xx/5xx status; a missing or wrong token is 401
-//! and nothing runs.
+//! and nothing runs. A session cookie admits only reads.
 
+use super::dashboard::{self, Sampler, Sessions};
 use super::settings::{AppSettings, DeploySource};
 use super::{Platform, PlatformError};
 use crate::HostError;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -116,10 +125,65 @@ struct DeployRequest {
     limits: super::settings::AppLimits,
 }
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
-pub(crate) async fn serve(
+/// A body of an admin answer: JSON, a dashboard file, or an event stream.
+type AdminBody = BoxBody<Bytes, Infallible>;
+
+/// What the admin listener serves from.
+pub(crate) struct Admin {
     platform: Arc<Platform>,
     token: AdminToken,
+    sessions: Sessions,
+    sampler: Sampler,
+}
+
+impl Admin {
+    /// The admin side of `platform`, its dashboard sampling until `stop` fires.
+    pub fn new(
+        platform: Arc<Platform>,
+        token: AdminToken,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Arc<Self> {
+        let sampler = Sampler::start(Arc::downgrade(&platform), stop);
+        Arc::new(Self {
+            platform,
+            token,
+            sessions: Sessions::default(),
+            sampler,
+        })
+    }
+}
+
+impl Admin {
+    /// Who sent a call with these headers: the token's holder, a signed-in dashboard,
+    /// or nobody admitted.
+    fn caller(&self, headers: &http::HeaderMap) -> Option<Caller> {
+        let header = |name| {
+            headers
+                .get(name)
+                .map(|v: &header::HeaderValue| v.as_bytes())
+        };
+        if self.token.admits(header(header::AUTHORIZATION)) {
+            Some(Caller::Operator)
+        } else if self.sessions.admits(header(header::COOKIE)) {
+            Some(Caller::Viewer)
+        } else {
+            None
+        }
+    }
+}
+
+/// Who a call comes from.
+#[derive(PartialEq)]
+enum Caller {
+    /// Bearer token: may do anything.
+    Operator,
+    /// A dashboard session: may only read.
+    Viewer,
+}
+
+/// Serves the admin API on `listener` until `shutdown` resolves.
+pub(crate) async fn serve(
+    admin: Arc<Admin>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -139,11 +203,11 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => return,
         };
-        let (platform, token, builder) = (platform.clone(), token.clone(), builder.clone());
+        let (admin, builder) = (admin.clone(), builder.clone());
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let (platform, token) = (platform.clone(), token.clone());
-                async move { Ok::<_, std::convert::Infallible>(handle(&platform, &token, req).await) }
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(handle(&admin, req).await) }
             });
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -156,30 +220,29 @@ pub(crate) async fn serve(
 }
 
 /// Answers one admin call.
-async fn handle(
-    platform: &Platform,
-    token: &AdminToken,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    let authorization = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.as_bytes());
-    if !token.admits(authorization) {
-        let mut response = error_response(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong admin token: send `Authorization: Bearer TOKEN` (the token is in \
-             the host's state folder, file `admin-token`, or was given with --token)",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return response;
+async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<AdminBody> {
+    if req.method() == Method::GET
+        && let Some(file) = dashboard_file(req.uri().path())
+    {
+        return file;
     }
+    if req.method() == Method::POST && req.uri().path() == "/v1/session" {
+        return login(admin, req).await;
+    }
+    let Some(caller) = admin.caller(req.headers()) else {
+        return unauthorized();
+    };
+    let platform = &admin.platform;
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let result = match (req.method().clone(), segments.as_slice()) {
+    let method = req.method().clone();
+    if caller == Caller::Viewer
+        && method != Method::GET
+        && !(method == Method::DELETE && segments == ["v1", "session"])
+    {
+        return unauthorized();
+    }
+    let result = match (method, segments.as_slice()) {
         (Method::GET, ["v1", "apps"]) => Ok(json(
             StatusCode::OK,
             &serde_json::json!({ "apps": platform.list() }),
@@ -187,6 +250,12 @@ async fn handle(
         (Method::GET, ["v1", "apps", name]) => {
             platform.get(name).map(|info| json(StatusCode::OK, &info))
         }
+        (Method::GET, ["v1", "events"]) => Ok(events(admin)),
+        (Method::GET, ["v1", "session"]) => Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "session": if caller == Caller::Operator { "token" } else { "dashboard" } }),
+        )),
+        (Method::DELETE, ["v1", "session"]) => Ok(logout(admin, &req)),
         (Method::PUT, ["v1", "apps", name]) => {
             let name = (*name).to_owned();
             deploy(platform, &name, req).await
@@ -204,7 +273,14 @@ async fn handle(
             .undeploy(name)
             .await
             .map(|()| json(StatusCode::OK, &serde_json::json!({ "undeployed": name }))),
-        (_, ["v1", "apps"] | ["v1", "apps", _] | ["v1", "uploads"]) => {
+        (
+            _,
+            ["v1", "apps"]
+            | ["v1", "apps", _]
+            | ["v1", "uploads"]
+            | ["v1", "events"]
+            | ["v1", "session"],
+        ) => {
             return error_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
         }
         _ => {
@@ -220,12 +296,137 @@ async fn handle(
     })
 }
 
+/// The answer to a call without a valid token (or a session trying to change things).
+fn unauthorized() -> Response<AdminBody> {
+    let mut response = error_response(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong admin token: send `Authorization: Bearer TOKEN` (the token is in \
+         the host's state folder, file `admin-token`, or was given with --token)",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+/// A login's body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    token: String,
+}
+
+/// `POST /v1/session`: the dashboard's login, trading the token for a session cookie.
+async fn login(admin: &Admin, req: Request<Incoming>) -> Response<AdminBody> {
+    let login = match read_body(req, MAX_JSON_BODY).await.and_then(|body| {
+        serde_json::from_slice::<LoginRequest>(&body)
+            .map_err(|e| PlatformError::BadRequest(format!("the login does not parse: {e}")))
+    }) {
+        Ok(login) => login,
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            return error_response(status, &e.to_string());
+        }
+    };
+    let bearer = format!("Bearer {}", login.token);
+    if !admin.token.admits(Some(bearer.as_bytes())) {
+        return error_response(StatusCode::UNAUTHORIZED, "wrong admin token");
+    }
+    match admin.sessions.open() {
+        Ok(secret) => with_cookie(
+            json(
+                StatusCode::OK,
+                &serde_json::json!({ "session": "dashboard" }),
+            ),
+            &format!(
+                "{}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                dashboard::SESSION_COOKIE,
+                dashboard::SESSION_LIFETIME.as_secs()
+            ),
+        ),
+        Err(e) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("no randomness for a session: {e}"),
+        ),
+    }
+}
+
+/// `DELETE /v1/session`: signs a dashboard out.
+fn logout(admin: &Admin, req: &Request<Incoming>) -> Response<AdminBody> {
+    admin
+        .sessions
+        .close(req.headers().get(header::COOKIE).map(|v| v.as_bytes()));
+    with_cookie(
+        json(StatusCode::OK, &serde_json::json!({ "session": null })),
+        &format!(
+            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
+            dashboard::SESSION_COOKIE
+        ),
+    )
+}
+
+/// `GET /v1/events`: one `apps` event per sample, for as long as the client listens.
+fn events(admin: &Admin) -> Response<AdminBody> {
+    let frames = admin.sampler.subscribe();
+    let stream = futures::stream::unfold(frames, |mut frames| async move {
+        frames.changed().await.ok()?;
+        let frame = frames.borrow_and_update().clone();
+        Some((Ok::<_, Infallible>(hyper::body::Frame::data(frame)), frames))
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+/// The dashboard's page, script or style at `path`.
+fn dashboard_file(path: &str) -> Option<Response<AdminBody>> {
+    let (body, content_type) = match path {
+        "/" | "/index.html" => (dashboard::INDEX_HTML, "text/html; charset=utf-8"),
+        "/dashboard.js" => (dashboard::SCRIPT_JS, "text/javascript; charset=utf-8"),
+        "/dashboard.css" => (dashboard::STYLE_CSS, "text/css; charset=utf-8"),
+        _ => return None,
+    };
+    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, content_type),
+        // Only the page's own script, style and event stream; never framed.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    Some(response)
+}
+
+fn with_cookie(mut response: Response<AdminBody>, cookie: &str) -> Response<AdminBody> {
+    if let Ok(value) = header::HeaderValue::from_str(cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
 /// `PUT /v1/apps/NAME`.
 async fn deploy(
     platform: &Platform,
     name: &str,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, PlatformError> {
+) -> Result<Response<AdminBody>, PlatformError> {
     let body = read_body(req, MAX_JSON_BODY).await?;
     let request: DeployRequest = serde_json::from_slice(&body).map_err(|e| {
         PlatformError::BadRequest(format!("the deploy request does not parse: {e}"))
@@ -261,10 +462,14 @@ async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Platfo
     Ok(collected.to_bytes())
 }
 
-fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
+fn full(bytes: Bytes) -> AdminBody {
+    BodyExt::boxed(Full::new(bytes))
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<AdminBody> {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_else(|_| b"{}".to_vec());
     body.push(b'\n');
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -273,7 +478,7 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Byte
     response
 }
 
-fn error_response(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+fn error_response(status: StatusCode, message: &str) -> Response<AdminBody> {
     json(status, &serde_json::json!({ "error": message }))
 }
 

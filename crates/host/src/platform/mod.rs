@@ -7,17 +7,19 @@
 //! the old version and finish on it.
 
 mod admin;
+mod dashboard;
 mod loading;
 mod routing;
 mod serve;
 mod settings;
 mod slot;
+mod stats;
 mod store;
 
 pub use admin::{AdminToken, load_or_create_token};
-pub use routing::AppStats;
 pub use serve::{PlatformOptions, run_platform};
 pub use settings::{AppLimits, AppSettings, DeploySource, check_name};
+pub use stats::{AppStats, LatencyHistogram};
 pub use store::{DeploymentRecord, DeploymentStore};
 
 use crate::{HostError, HostOptions, RunningEvents};
@@ -141,11 +143,7 @@ impl Deployment {
         };
         AppInfo {
             name: self.record.name.clone(),
-            status: match (&self.live, http, &loaded) {
-                (Err(_), _, _) => "failed",
-                (Ok(_), Some(_), None) => "idle",
-                _ => "running",
-            },
+            status: self.status(),
             error: self.live.as_ref().err().cloned(),
             digest: self.record.digest.clone(),
             source: self.record.source.to_string(),
@@ -159,6 +157,17 @@ impl Deployment {
             requests: self.stats.requests.load(Relaxed),
             errors: self.stats.errors.load(Relaxed),
             active: self.stats.active.load(Relaxed),
+        }
+    }
+
+    /// `running`, `idle` or `failed` (see [`AppInfo::status`]).
+    fn status(&self) -> &'static str {
+        match &self.live {
+            Err(_) => "failed",
+            Ok(Live {
+                http: Some(slot), ..
+            }) if slot.loaded().is_none() => "idle",
+            Ok(_) => "running",
         }
     }
 

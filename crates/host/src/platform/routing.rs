@@ -5,23 +5,13 @@
 
 use super::settings::AppSettings;
 use super::slot::HttpSlot;
+use super::stats::AppStats;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use wisp_trigger_http::ResponseBody;
-
-/// Request counters of one app, kept across its versions.
-#[derive(Debug, Default)]
-pub struct AppStats {
-    /// Requests answered (any status).
-    pub requests: AtomicU64,
-    /// Of those, answered with a 5xx status.
-    pub errors: AtomicU64,
-    /// Requests in flight now.
-    pub active: AtomicI64,
-}
 
 /// What a request routed to an app is served by.
 pub(crate) struct Target {
@@ -149,6 +139,7 @@ pub(crate) async fn serve_counted(
     max_body: Option<u64>,
 ) -> Response<ResponseBody> {
     let stats = &target.stats;
+    let started = std::time::Instant::now();
     stats.active.fetch_add(1, Ordering::Relaxed);
     let response = match target.slot.get().await {
         Ok(http) => http.handle(req, client, local, max_body).await,
@@ -158,10 +149,7 @@ pub(crate) async fn serve_counted(
         }
     };
     stats.active.fetch_sub(1, Ordering::Relaxed);
-    stats.requests.fetch_add(1, Ordering::Relaxed);
-    if response.status().is_server_error() {
-        stats.errors.fetch_add(1, Ordering::Relaxed);
-    }
+    stats.record(started.elapsed(), response.status().is_server_error());
     response
 }
 

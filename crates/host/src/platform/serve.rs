@@ -94,6 +94,7 @@ pub async fn run_platform(
         "Serving http://{public_addr}\n\
          Apps are routed by Host header; {} deployed\n\
          Admin API http://{admin_addr}\n\
+         Dashboard http://{admin_addr}/\n\
          {token_note}\n",
         platform.list().len()
     );
@@ -113,8 +114,7 @@ pub async fn run_platform(
         listener_config,
     );
     let admin = admin::serve(
-        platform.clone(),
-        token,
+        admin::Admin::new(platform.clone(), token, stop.clone()),
         admin_listener,
         stop.clone().cancelled_owned(),
     );
