@@ -82,6 +82,7 @@ async fn load_serve_drop(engine: &Arc<WispEngine>, dir: &Path) {
             ..InstanceLimits::DEFAULT
         },
         ceiling: None,
+        app_instances: None,
         log_max_bytes: 1 << 20,
         extra_env: Vec::new(),
     };

@@ -671,3 +671,85 @@ async fn tenants_cannot_raise_their_limits_and_the_operator_can_lower_them() {
         .await;
     assert_eq!(status, 400, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_wide_instance_quota_bounds_a_flooded_tenant() {
+    let state = tempfile::tempdir().unwrap();
+    // Each app may hold two instances at once, whatever its component count.
+    let host = Arc::new(Host::start_with(state.path(), &["--app-instances", "2"]));
+    let two_components = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"pair\"\n\
+         [[trigger.http]]\nroute = \"/a/...\"\ncomponent = \"a\"\n\
+         [[trigger.http]]\nroute = \"/b/...\"\ncomponent = \"b\"\n\
+         [component.a]\nsource = {probe}\n[component.b]\nsource = {probe}\n",
+        probe = toml_path(&guests().probe)
+    ));
+    host.deploy(&[
+        path_of(&two_components),
+        "--name",
+        "pair",
+        "--host",
+        "shop.test",
+    ]);
+    // The operator lowers one app's quota further at deploy.
+    let probe = guests().probe.to_str().unwrap().to_owned();
+    host.deploy(&[
+        &probe,
+        "--name",
+        "single",
+        "--host",
+        "blog.test",
+        "--app-instances",
+        "1",
+    ]);
+    assert_eq!(
+        host.apps()["apps"][1]["limits"],
+        json!({"app_instances": 1})
+    );
+
+    // Each slow request holds its instance 6 s, longer than the 5 s an event may wait.
+    let request = |name: &'static str, path: &'static str| {
+        let host = host.clone();
+        tokio::spawn(async move {
+            let port = host.wisp.addr.rsplit(':').next().unwrap().to_owned();
+            let response = host
+                .client()
+                .get(format!("http://{name}:{port}{path}"))
+                .send()
+                .await
+                .unwrap();
+            let retry = response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            (response.status().as_u16(), retry)
+        })
+    };
+    let holding = [
+        request("shop.test", "/a/?op=sleep&ms=6000"),
+        request("shop.test", "/b/?op=sleep&ms=6000"),
+        request("blog.test", "/?op=sleep&ms=6000"),
+    ];
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Over quota: one more to either component of `pair`, or to `single`.
+    let refused = [
+        request("shop.test", "/a/"),
+        request("shop.test", "/b/"),
+        request("blog.test", "/"),
+    ];
+    for answer in refused {
+        assert_eq!(answer.await.unwrap(), (503, Some("1".to_owned())));
+    }
+    for answer in holding {
+        assert_eq!(answer.await.unwrap(), (200, None));
+    }
+    // The quota is free again once they finish.
+    assert_eq!(
+        host.get("shop.test", "/a/").await,
+        (200, "hello from probe\n".into())
+    );
+    assert_eq!(
+        host.get("blog.test", "/").await,
+        (200, "hello from probe\n".into())
+    );
+}

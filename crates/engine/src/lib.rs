@@ -475,6 +475,9 @@ pub struct GrantOptions {
     /// Limits no component may exceed, whatever its `[component.X.limits]` say (in
     /// platform mode the manifest is a tenant's, and a tenant must not raise its own).
     pub ceiling: Option<InstanceLimits>,
+    /// Instances the whole app may hold at once, across its components and triggers
+    /// (platform mode: one tenant's share of the shared pool); none: no app-wide bound.
+    pub app_instances: Option<u32>,
 }
 
 /// What one component's instances are granted; cheap to reuse per request.

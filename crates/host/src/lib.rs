@@ -96,6 +96,8 @@ pub struct HostOptions {
     pub limits: InstanceLimits,
     /// Limits the manifest cannot override upwards (platform mode); none: it may.
     pub ceiling: Option<InstanceLimits>,
+    /// Instances the whole app may hold at once (platform mode); none: no app-wide bound.
+    pub app_instances: Option<u32>,
     /// Size cap of each guest log file.
     pub log_max_bytes: u64,
     /// The app's local state (default stores, logs, staged files).
@@ -158,6 +160,7 @@ impl LoadedApp {
             state_dir: options.state_dir.clone(),
             extra_env: options.extra_env.clone(),
             ceiling: options.ceiling,
+            app_instances: options.app_instances,
         };
         let component_ids = HttpApp::component_ids(app)
             .chain(CommandTrigger::component_ids(app))

@@ -23,7 +23,7 @@ pub struct LoadedComponent {
     /// Free instance slots (`max_instances`).
     pub(crate) slots: Arc<Semaphore>,
     /// Events waiting for a slot now.
-    queued: AtomicUsize,
+    queue: SlotQueue,
     /// Kept instances, when `instance_reuse` is over 1.
     pub(crate) reuse: Option<Arc<ReusePool>>,
 }
@@ -35,7 +35,7 @@ impl LoadedComponent {
             id: id.into(),
             pre,
             slots: Arc::new(Semaphore::new(limits.max_instances as usize)),
-            queued: AtomicUsize::new(0),
+            queue: SlotQueue::default(),
             reuse: ReusePool::new(limits.instance_reuse, limits.max_instances).map(Arc::new),
             grants,
         }
@@ -90,20 +90,38 @@ impl LoadedComponent {
 
     /// Waits, bounded in count and time, for a free instance slot.
     pub(crate) async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+        self.queue.acquire(&self.slots, &self.id).await
+    }
+}
+
+/// The bounded wait in front of a set of slots: at most [`MAX_QUEUED_PER_COMPONENT`]
+/// waiters, each for at most [`QUEUE_TIMEOUT`].
+#[derive(Default)]
+pub(crate) struct SlotQueue {
+    queued: AtomicUsize,
+}
+
+impl SlotQueue {
+    /// Waits, bounded in count and time, for one of `slots`; `what` names them in logs.
+    pub(crate) async fn acquire(
+        &self,
+        slots: &Arc<Semaphore>,
+        what: &str,
+    ) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
             return Some(permit);
         }
         if self.queued.fetch_add(1, Ordering::AcqRel) >= MAX_QUEUED_PER_COMPONENT {
             self.queued.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(component = %self.id, "instance queue full");
+            tracing::warn!(slots = %what, "instance queue full");
             return None;
         }
-        let waited = tokio::time::timeout(QUEUE_TIMEOUT, self.slots.clone().acquire_owned()).await;
+        let waited = tokio::time::timeout(QUEUE_TIMEOUT, slots.clone().acquire_owned()).await;
         self.queued.fetch_sub(1, Ordering::AcqRel);
         match waited {
             Ok(Ok(permit)) => Some(permit),
             _ => {
-                tracing::warn!(component = %self.id, "no free instance within {QUEUE_TIMEOUT:?}");
+                tracing::warn!(slots = %what, "no free instance within {QUEUE_TIMEOUT:?}");
                 None
             }
         }

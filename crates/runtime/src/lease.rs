@@ -18,6 +18,10 @@ pub enum LeaseError {
     /// and none freed within the queue's bounds: try again later.
     #[error("component `{0}` has no free instance")]
     Busy(String),
+    /// The app as a whole holds as many instances as it may (its app-wide quota), and
+    /// none freed within the queue's bounds: try again later.
+    #[error("the app has no free instance (all {0} of its app-wide quota are in use)")]
+    AppBusy(u32),
     /// The instance's store could not be set up.
     #[error("component `{component}`: cannot create an instance store: {source}")]
     Store {
@@ -44,10 +48,14 @@ pub struct Lease {
     pub(crate) _admission: Admission,
 }
 
-/// An event's admission to its component: the component's slot, and the slot of the
-/// component a chain started at. Dropping it frees both.
+/// An event's admission to its component: the component's slot, the slot of the
+/// component a chain started at, and the app-wide slot. Dropping it frees them.
 pub struct Admission {
-    pub(crate) _permits: (OwnedSemaphorePermit, Option<OwnedSemaphorePermit>),
+    pub(crate) _permits: (
+        OwnedSemaphorePermit,
+        Option<OwnedSemaphorePermit>,
+        Option<OwnedSemaphorePermit>,
+    ),
 }
 
 impl Lease {

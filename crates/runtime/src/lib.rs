@@ -50,6 +50,15 @@ pub struct AppRuntime {
     /// Keeps the engines, and with them the epoch ticker, alive as long as the app.
     _engine: Arc<WispEngine>,
     components: Vec<LoadedComponent>,
+    /// The app-wide instance quota, when it has one.
+    app_slots: Option<AppSlots>,
+}
+
+/// Instances the whole app may hold at once, across its components and triggers.
+struct AppSlots {
+    quota: u32,
+    slots: Arc<tokio::sync::Semaphore>,
+    queue: component::SlotQueue,
 }
 
 impl AppRuntime {
@@ -82,9 +91,15 @@ impl AppRuntime {
             let grants = engine.grants(&app.root_dir, spec, options).map_err(err)?;
             components.push(LoadedComponent::new(spec.id.clone(), pre, grants));
         }
+        let app_slots = options.app_instances.map(|quota| AppSlots {
+            quota,
+            slots: Arc::new(tokio::sync::Semaphore::new(quota as usize)),
+            queue: component::SlotQueue::default(),
+        });
         let runtime = Arc::new(Self {
             _engine: engine,
             components,
+            app_slots,
         });
         runtime.sweep_idle_instances();
         Ok(runtime)
@@ -152,6 +167,20 @@ impl AppRuntime {
     pub async fn admit(&self, index: usize, chain: &ChainContext) -> Result<Admission, LeaseError> {
         let component = &self.components[index];
         let busy = || LeaseError::Busy(component.id.to_string());
+        // An event from outside waits (bounded) for the app's quota; a chained call
+        // does not, since its caller holds a slot of the quota while it waits, and
+        // callers waiting on each other would never free one.
+        let app = match &self.app_slots {
+            None => None,
+            Some(app) => {
+                let permit = if chain.depth == 0 {
+                    app.queue.acquire(&app.slots, "app").await
+                } else {
+                    app.slots.clone().try_acquire_owned().ok()
+                };
+                Some(permit.ok_or(LeaseError::AppBusy(app.quota))?)
+            }
+        };
         // Chained instances count against the component the chain started at too, so
         // fanning out cannot take more of the pool than that component may hold.
         let origin = match chain.budget.origin_slots_other_than(&component.slots) {
@@ -160,7 +189,7 @@ impl AppRuntime {
         };
         let permit = component.acquire().await.ok_or_else(busy)?;
         Ok(Admission {
-            _permits: (permit, origin),
+            _permits: (permit, origin, app),
         })
     }
 

@@ -109,6 +109,7 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
             max_fanout: count("WISP_MAX_FANOUT")?.unwrap_or(wisp_engine::DEFAULT_MAX_FANOUT),
         },
         ceiling: None,
+        app_instances: None,
         log_max_bytes: 10 << 20,
         state_dir: state_dir.join("app"),
         extra_env: Vec::new(),

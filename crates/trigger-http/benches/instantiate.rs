@@ -62,6 +62,7 @@ async fn load(state_dir: &Path) -> Arc<HttpApp> {
         log_max_bytes: 1 << 20,
         extra_env: Vec::new(),
         ceiling: None,
+        app_instances: None,
     };
     let ids = HttpApp::component_ids(&app);
     let runtime =

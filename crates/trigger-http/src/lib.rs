@@ -316,7 +316,7 @@ impl HttpApp {
 fn lease_status(e: LeaseError) -> StatusCode {
     match e {
         // The runtime has logged why (queue full, or no slot in time).
-        LeaseError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        LeaseError::Busy(_) | LeaseError::AppBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
         LeaseError::Store { .. } => {
             tracing::error!("{e}");
             StatusCode::INTERNAL_SERVER_ERROR

@@ -55,6 +55,10 @@ pub struct DeployArgs {
     /// Concurrent instances per component of this app, below the host's.
     #[arg(long, value_name = "N")]
     max_instances: Option<u32>,
+    /// Concurrent instances of this whole app, across its components and triggers,
+    /// below the host's `--app-instances`.
+    #[arg(long, value_name = "N")]
+    app_instances: Option<u32>,
     #[command(flatten)]
     admin: AdminFlags,
 }
@@ -107,6 +111,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
             "memory_bytes": args.memory_limit,
             "timeout_ms": args.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             "max_instances": args.max_instances,
+            "app_instances": args.app_instances,
         },
     });
     let (status, app) = call(

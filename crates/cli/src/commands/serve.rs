@@ -39,6 +39,12 @@ pub struct ServeArgs {
     /// 0: never.
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     idle_unload: f64,
+    /// Instances one app may hold at once, across all its components and triggers: its
+    /// share of the shared instance pool, so one flooded tenant cannot take the pool
+    /// from the others (default: the per-component limit, half the pool). Requests over
+    /// it wait up to 5 s, then get 503 with `Retry-After: 1`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    app_instances: Option<u32>,
     #[command(flatten)]
     host: super::host_flags::HostFlags,
 }
@@ -69,6 +75,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 limits: args.host.limits(),
                 // Apps are tenants': their manifests may lower these, never raise them.
                 ceiling: Some(args.host.limits()),
+                app_instances: Some(
+                    args.app_instances
+                        .unwrap_or(args.host.limits().max_instances),
+                ),
                 log_max_bytes: args.host.log_max_size,
                 // Each app gets its own folder, environment and variables.
                 state_dir: args.state_dir.clone(),

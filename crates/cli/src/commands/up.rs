@@ -106,6 +106,7 @@ fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<Hos
         engine: args.host.engine(),
         limits: args.host.limits(),
         ceiling: None,
+        app_instances: None,
         log_max_bytes: args.host.log_max_size,
         state_dir: args.state_dir.clone().unwrap_or(default_state_dir),
         extra_env: args.env.clone(),

@@ -41,6 +41,7 @@ pub(crate) fn loader(
     options.limits = settings.limits.applied_to(template.limits);
     let ceiling = template.ceiling.unwrap_or(template.limits);
     options.ceiling = Some(settings.limits.applied_to(ceiling));
+    options.app_instances = settings.limits.app_instances_under(template.app_instances);
     options.state_dir = state_dir.join("apps").join(&record.name);
     options.extra_env = settings
         .env

@@ -65,6 +65,9 @@ pub struct AppLimits {
     /// Concurrent instances per component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_instances: Option<u32>,
+    /// Concurrent instances of the whole app, across its components and triggers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_instances: Option<u32>,
 }
 
 impl AppLimits {
@@ -88,11 +91,20 @@ impl AppLimits {
         own.at_most(&host)
     }
 
+    /// The app-wide instance quota: its own if lower than the host's.
+    pub fn app_instances_under(&self, host: Option<u32>) -> Option<u32> {
+        match (self.app_instances, host) {
+            (Some(own), Some(host)) => Some(own.min(host)),
+            (own, host) => own.or(host),
+        }
+    }
+
     fn check(&self) -> Result<(), PlatformError> {
         let zero = [
             self.memory_bytes == Some(0),
             self.timeout_ms == Some(0),
             self.max_instances == Some(0),
+            self.app_instances == Some(0),
         ];
         if zero.contains(&true) {
             return Err(PlatformError::BadRequest(
@@ -215,6 +227,19 @@ impl AppSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_apps_own_instance_quota_only_lowers_the_hosts() {
+        let own = |n| AppLimits {
+            app_instances: n,
+            ..AppLimits::default()
+        };
+        assert_eq!(own(Some(4)).app_instances_under(Some(8)), Some(4));
+        assert_eq!(own(Some(16)).app_instances_under(Some(8)), Some(8));
+        assert_eq!(own(None).app_instances_under(Some(8)), Some(8));
+        assert_eq!(own(Some(4)).app_instances_under(None), Some(4));
+        assert_eq!(own(None).app_instances_under(None), None);
+    }
 
     fn settings(hosts: &[&str], prefix: Option<&str>) -> AppSettings {
         AppSettings::claiming(hosts, prefix)
