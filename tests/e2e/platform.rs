@@ -324,7 +324,7 @@ async fn bad_deploys_are_refused_with_nothing_changed() {
         ("x", good(path_of(&command)), 422, "command triggers"),
         ("x", good("/no/such/app"), 422, "no such file"),
         // A required variable with no value fails at load.
-        ("x", good(path_of(&app)), 422, "who"),
+        ("x", good(path_of(&app)), 422, "--variable who=VALUE"),
         // A replacement that does not load leaves the old version serving.
         ("shop", good(path_of(&broken)), 422, "spin.toml"),
     ];

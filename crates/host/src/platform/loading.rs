@@ -3,6 +3,7 @@
 //! and variables.
 
 use super::PlatformError;
+use super::settings::AppSettings;
 use super::slot::AppLoader;
 use super::store::DeploymentRecord;
 use crate::HostOptions;
@@ -37,6 +38,7 @@ pub(crate) fn loader(
     }
     app.http_base = join_base(record.settings.prefix(), &app.http_base);
     let settings = &record.settings;
+    check_required_variables(&app, settings)?;
     let mut options = template.clone();
     options.limits = settings.limits.applied_to(template.limits);
     let ceiling = template.ceiling.unwrap_or(template.limits);
@@ -64,6 +66,26 @@ pub(crate) fn loader(
         options,
         engine,
     })
+}
+
+/// Refuses an app with a required variable the deploy gives no value for, saying how a
+/// tenant gives one (the host's environment is never a source in platform mode).
+fn check_required_variables(app: &App, settings: &AppSettings) -> Result<(), PlatformError> {
+    let missing = app.variables.iter().find(|(name, variable)| {
+        variable.required
+            && variable.default.is_none()
+            && !settings
+                .variables
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case(name))
+    });
+    match missing {
+        Some((name, _)) => Err(PlatformError::Unloadable(format!(
+            "variable `{name}` is required but not set: give it with `wisp deploy --variable \
+             {name}=VALUE` (`\"variables\": {{\"{name}\": …}}` in the deploy request)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Packs the app at `path` (a folder, a `spin.toml` or a `.wasm`) into a snapshot.
