@@ -77,29 +77,18 @@ impl Sampler {
     pub fn start(platform: Weak<Platform>, stop: tokio_util::sync::CancellationToken) -> Self {
         let (frames, _) = watch::channel(Bytes::new());
         let sender = frames.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SAMPLE_PERIOD);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut previous: HashMap<String, Previous> = HashMap::new();
-            let mut previous_at = Instant::now();
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.cancelled() => return,
-                }
-                let Some(platform) = platform.upgrade() else {
-                    return;
-                };
-                if sender.receiver_count() == 0 {
-                    // Nobody watches: rates start afresh when someone does.
-                    previous.clear();
-                    continue;
-                }
-                let elapsed = previous_at.elapsed();
-                previous_at = Instant::now();
-                let sample = sample(&platform, &mut previous, elapsed);
-                sender.send_replace(sse_frame("apps", &sample));
+        let mut previous: HashMap<String, Previous> = HashMap::new();
+        let mut previous_at = Instant::now();
+        super::spawn_periodic(platform, SAMPLE_PERIOD, stop, move |platform| {
+            if sender.receiver_count() == 0 {
+                // Nobody watches: rates start afresh when someone does.
+                previous.clear();
+                return;
             }
+            let elapsed = previous_at.elapsed();
+            previous_at = Instant::now();
+            let sample = sample(platform, &mut previous, elapsed);
+            sender.send_replace(sse_frame("apps", &sample));
         });
         Self { frames }
     }

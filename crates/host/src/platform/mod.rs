@@ -505,6 +505,30 @@ impl Platform {
     }
 }
 
+/// Runs `task` on the platform every `period` for as long as it lives and `stop` has not
+/// fired (the reaper of idle apps, the dashboard's sampler).
+fn spawn_periodic(
+    platform: std::sync::Weak<Platform>,
+    period: Duration,
+    stop: tokio_util::sync::CancellationToken,
+    mut task: impl FnMut(&Platform) + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stop.cancelled() => return,
+            }
+            let Some(platform) = platform.upgrade() else {
+                return;
+            };
+            task(&platform);
+        }
+    });
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -119,25 +119,14 @@ pub async fn run_platform(
         stop.clone().cancelled_owned(),
     );
     if let Some(idle) = options.idle_unload {
-        let (platform, stop) = (Arc::downgrade(&platform), stop.clone());
         // Checked at a quarter of the idle time (within 1 s), so an app unloads at most
         // a quarter late.
         let period = (idle / 4).clamp(
             std::time::Duration::from_millis(50),
             std::time::Duration::from_secs(1),
         );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(period);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    () = stop.cancelled() => return,
-                }
-                let Some(platform) = platform.upgrade() else {
-                    return;
-                };
-                platform.unload_idle(idle);
-            }
+        super::spawn_periodic(Arc::downgrade(&platform), period, stop.clone(), move |p| {
+            p.unload_idle(idle);
         });
     }
     let stopper = async {
