@@ -159,6 +159,11 @@ rounds=3
 for round in $(seq $rounds); do
     hot "$public" app-7.bench "one hot app among $apps idle (wisp serve)" "$serve_pid" >>"$work/hot-serve"
     hot "$up_addr" "$up_addr" "the same app alone (wisp up)" "$up_pid" >>"$work/hot-up"
+    # The dashboard open: its sampler reads all apps' counters every second.
+    taskset -c 1 curl -sN -H 'Authorization: Bearer bench' "http://$admin/v1/events" >/dev/null &
+    watch_pid=$!
+    hot "$public" app-7.bench "the same, dashboard event stream open" "$serve_pid" >>"$work/hot-watched"
+    kill "$watch_pid" 2>/dev/null || true
 done
 kill "$up_pid"
 wait "$up_pid" 2>/dev/null || true
@@ -188,6 +193,7 @@ stop_serve
 median_line() { awk '{for (i=1;i<=NF;i++) if ($(i+1)=="req/s") print $i"\t"$0}' "$1" | sort -n | sed -n "$(((rounds+1)/2))p" | cut -f2-; }
 hot_idle=$(median_line "$work/hot-serve")
 hot_alone=$(median_line "$work/hot-up")
+hot_watched=$(median_line "$work/hot-watched")
 
 mib() { bc -l <<<"scale=1; $1/1024"; }
 per_app() { bc -l <<<"scale=3; ($1-$empty_kib)/1024/$apps"; }
@@ -202,7 +208,8 @@ echo "first response, scaled to zero: median $cold_ms ms; warm: median $warm_ms 
 echo "hot app, $rounds interleaved rounds of ${duration} s each (median round shown):"
 echo "$hot_idle"
 echo "$hot_alone"
+echo "$hot_watched"
 echo "hot app among idle ones / alone: $(bc -l <<<"scale=3; $(rps_of "$hot_idle")/$(rps_of "$hot_alone")") requests/s"
 echo "fairness: app B p99 at 16 connections alone $b_alone ms; with app A flooded by looping requests $b_flooded ms ($(bc -l <<<"scale=2; $b_flooded/$b_alone")x)"
 echo "all rounds:"
-cat "$work/hot-serve" "$work/hot-up"
+cat "$work/hot-serve" "$work/hot-up" "$work/hot-watched"
