@@ -4,7 +4,7 @@
 //! change anything).
 
 use super::Platform;
-use super::stats::{BUCKETS, quantile_ms};
+use super::stats::{AppStats, BUCKETS, quantile_ms};
 use bytes::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -108,57 +108,28 @@ fn sample(
     previous: &mut HashMap<String, Previous>,
     elapsed: Duration,
 ) -> Sample {
-    use std::sync::atomic::Ordering::Relaxed;
     let apps: Vec<_> = platform.read_apps().values().cloned().collect();
+    let seconds = elapsed.as_secs_f64().max(1e-3);
     let mut samples = Vec::with_capacity(apps.len());
     let mut seen = HashMap::with_capacity(apps.len());
     for app in apps {
-        let stats = &app.stats;
-        let (requests, errors) = (stats.requests.load(Relaxed), stats.errors.load(Relaxed));
         let name = &app.record.name;
-        // An app removed and deployed again starts from zero: no rate for this period.
-        let before = previous.remove(name).filter(|p| p.requests <= requests);
-        let window = before.as_ref().map(|before| requests - before.requests);
-        let (latency, p50_ms, p99_ms) = match (&before, window) {
-            // Idle: nothing to read.
-            (Some(before), Some(0)) => (before.latency.clone(), None, None),
-            _ => {
-                let latency = stats.latency.counts();
-                let delta: Box<[u64; BUCKETS]> = match &before {
-                    Some(before) => Box::new(std::array::from_fn(|i| {
-                        latency[i].saturating_sub(before.latency[i])
-                    })),
-                    None => Box::new([0; BUCKETS]),
-                };
-                (latency, quantile_ms(&delta, 0.5), quantile_ms(&delta, 0.99))
-            }
-        };
-        let seconds = elapsed.as_secs_f64().max(1e-3);
+        let (window, now) = since(&app.stats, previous.remove(name));
         samples.push(AppSample {
             name: name.clone(),
             status: app.status(),
             digest: app.record.digest.clone(),
             hosts: app.record.settings.hosts.clone(),
             route_prefix: app.record.settings.route_prefix.clone(),
-            requests,
-            errors,
-            active: stats.active.load(Relaxed),
-            rps: window.map(|n| n as f64 / seconds),
-            error_rate: before
-                .as_ref()
-                .zip(window.filter(|&n| n > 0))
-                .map(|(before, n)| errors.saturating_sub(before.errors) as f64 / n as f64),
-            p50_ms,
-            p99_ms,
+            requests: now.requests,
+            errors: now.errors,
+            active: app.stats.active.load(std::sync::atomic::Ordering::Relaxed),
+            rps: window.served.map(|n| n as f64 / seconds),
+            error_rate: window.error_rate,
+            p50_ms: window.p50_ms,
+            p99_ms: window.p99_ms,
         });
-        seen.insert(
-            name.clone(),
-            Previous {
-                requests,
-                errors,
-                latency,
-            },
-        );
+        seen.insert(name.clone(), now);
     }
     *previous = seen;
     Sample {
@@ -167,6 +138,55 @@ fn sample(
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         apps: samples,
     }
+}
+
+/// What an app did over one period.
+#[derive(Default)]
+struct Window {
+    /// Requests answered (`None` without a baseline).
+    served: Option<u64>,
+    error_rate: Option<f64>,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+/// An app's counters now against `before`: what it did since, and the next baseline.
+fn since(stats: &AppStats, before: Option<Previous>) -> (Window, Previous) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (requests, errors) = (stats.requests.load(Relaxed), stats.errors.load(Relaxed));
+    // An app removed and deployed again starts from zero: no baseline for this period.
+    let Some(before) = before.filter(|p| p.requests <= requests) else {
+        let now = Previous {
+            requests,
+            errors,
+            latency: stats.latency.counts(),
+        };
+        return (Window::default(), now);
+    };
+    let served = requests - before.requests;
+    if served == 0 {
+        // Idle: its histogram has not moved; keep the one read before.
+        let window = Window {
+            served: Some(0),
+            ..Window::default()
+        };
+        return (window, before);
+    }
+    let latency = stats.latency.counts();
+    let delta: [u64; BUCKETS] =
+        std::array::from_fn(|i| latency[i].saturating_sub(before.latency[i]));
+    let window = Window {
+        served: Some(served),
+        error_rate: Some(errors.saturating_sub(before.errors) as f64 / served as f64),
+        p50_ms: quantile_ms(&delta, 0.5),
+        p99_ms: quantile_ms(&delta, 0.99),
+    };
+    let now = Previous {
+        requests,
+        errors,
+        latency,
+    };
+    (window, now)
 }
 
 /// One server-sent event carrying `value` as one line of JSON.
@@ -262,6 +282,31 @@ mod tests {
         assert_eq!(sessions.lock().len(), MAX_SESSIONS);
         let cookie = format!("{SESSION_COOKIE}={first}");
         assert!(!sessions.admits(Some(cookie.as_bytes())));
+    }
+
+    #[test]
+    fn windows_cover_only_their_period() {
+        let stats = AppStats::default();
+        stats.record(Duration::from_millis(100), false);
+        let (first, baseline) = since(&stats, None);
+        assert_eq!(first.served, None);
+        for _ in 0..9 {
+            stats.record(Duration::from_millis(2), false);
+        }
+        stats.record(Duration::from_millis(2), true);
+        let (busy, baseline) = since(&stats, Some(baseline));
+        assert_eq!(busy.served, Some(10));
+        assert_eq!(busy.error_rate, Some(0.1));
+        // The 100 ms request was before this period.
+        assert!(busy.p99_ms.unwrap() < 3.0, "{:?}", busy.p99_ms);
+        let (idle, baseline) = since(&stats, Some(baseline));
+        assert_eq!(
+            (idle.served, idle.p50_ms, idle.error_rate),
+            (Some(0), None, None)
+        );
+        // Deployed afresh under the same name: counters restart, no rate this period.
+        let (fresh, _) = since(&AppStats::default(), Some(baseline));
+        assert_eq!(fresh.served, None);
     }
 
     #[test]
