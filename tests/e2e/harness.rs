@@ -191,7 +191,10 @@ impl Wisp {
                 while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
                     let text = line.trim_end_matches(['\n', '\r']).to_owned();
                     line.clear();
-                    if let Some(a) = text.strip_prefix("Serving http://") {
+                    if let Some(a) = text
+                        .strip_prefix("Serving http://")
+                        .or_else(|| text.strip_prefix("Serving https://"))
+                    {
                         addr = Some(a.to_owned());
                     }
                     // An app with only event triggers is up once it says it has no

@@ -4,7 +4,7 @@ use crate::harness::*;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 
-fn probe_app(route: &str, base: &str) -> AppDir {
+pub(crate) fn probe_app(route: &str, base: &str) -> AppDir {
     AppDir::new(&format!(
         "spin_manifest_version = 2\n[application]\nname = \"h\"\n[application.trigger.http]\nbase = \"{base}\"\n\
          [[trigger.http]]\nroute = \"{route}\"\ncomponent = \"probe\"\n\
@@ -13,7 +13,7 @@ fn probe_app(route: &str, base: &str) -> AppDir {
     ))
 }
 
-fn parse_report(body: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_report(body: &str) -> BTreeMap<String, String> {
     body.lines()
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -126,12 +126,35 @@ async fn host_adds_no_headers_and_empty_body_has_zero_length() {
 }
 
 #[tokio::test]
-async fn health_endpoint_answers() {
-    let app = probe_app("/hello", "/");
+async fn the_host_answers_spins_well_known_paths_itself() {
+    let app = AppDir::new(&format!(
+        "spin_manifest_version = 2\n[application]\nname = \"known\"\nversion = \"1.2.3\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n\
+         [component.probe]\nsource = {}\n",
+        toml_path(&guests().probe)
+    ));
     let wisp = Wisp::start(&["-f", &app.manifest()]);
     assert_eq!(
         get(&wisp.url("/.well-known/spin/health")).await,
         (200, "OK".into())
+    );
+    // Spin's JSON, byte for byte (pretty-printed by serde_json there too).
+    let info = reqwest::get(wisp.url("/.well-known/spin/info"))
+        .await
+        .unwrap();
+    assert_eq!(
+        info.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    assert_eq!(
+        info.text().await.unwrap(),
+        "{\n  \"name\": \"known\",\n  \"version\": \"1.2.3\"\n}"
+    );
+    // The rest of the prefix is the host's too: a 404, though `/...` would match.
+    assert_eq!(get(&wisp.url("/.well-known/spin/other")).await.0, 404);
+    assert_eq!(
+        get(&wisp.url("/.well-known/other")).await,
+        (200, "hello from probe\n".into())
     );
 }
 

@@ -26,7 +26,7 @@ impl Host {
     }
 
     /// `wisp serve` with its state in `state`, the test token, and `extra` flags.
-    fn start_with(state: &Path, extra: &[&str]) -> Host {
+    pub(crate) fn start_with(state: &Path, extra: &[&str]) -> Host {
         let mut args = vec![
             "--admin-listen",
             "127.0.0.1:0",

@@ -572,8 +572,13 @@ pub struct TestCa {
 }
 
 impl TestCa {
-    /// Generates a fresh CA and server certificate.
+    /// Generates a fresh CA and a server certificate for `localhost` and 127.0.0.1.
     pub fn new() -> TestCa {
+        Self::for_names(&["localhost", "127.0.0.1"])
+    }
+
+    /// Generates a fresh CA and a server certificate for `names` (host names or IPs).
+    pub fn for_names(names: &[&str]) -> TestCa {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -585,7 +590,8 @@ impl TestCa {
         let issuer = Issuer::from_params(&ca_params, &ca_key);
         let server_key = KeyPair::generate().unwrap();
         let server_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
         let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
         let client_key = KeyPair::generate().unwrap();
         let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -36,6 +36,11 @@ async fn a_spin_sdk_7_component_is_served_next_to_a_0_2_one() {
     assert_eq!(status, 200);
     assert!(headers.contains("spin-path-info: /a/b\n"), "{headers}");
     assert!(headers.contains("spin-component-route: /p3\n"), "{headers}");
+    // The request URI carries the scheme and authority, as Spin gives it.
+    assert_eq!(
+        get(&wisp.url("/p3/a?op=uri")).await,
+        (200, format!("http://{}/p3/a?op=uri", wisp.addr))
+    );
 
     // A trap fails only its request; a loop is stopped by the timeout.
     assert_eq!(get(&wisp.url("/p3/?op=trap")).await.0, 500);

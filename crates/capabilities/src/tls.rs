@@ -234,6 +234,35 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
 }
 
+/// A certificate chain and its private key, read from PEM files, with the PEM itself.
+pub struct PemIdentity {
+    /// The certificates, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The certificate file's bytes.
+    pub cert_pem: Vec<u8>,
+    /// The key file's bytes.
+    pub key_pem: Vec<u8>,
+}
+
+/// Reads a certificate chain and its key (a client identity, or a listener's); a missing,
+/// oversized or damaged file is an error naming it.
+pub fn read_identity(cert_path: &Path, key_path: &Path) -> Result<PemIdentity, String> {
+    let cert_pem = read(cert_path)?;
+    let key_pem = read(key_path)?;
+    let chain =
+        parse_certificates(&cert_pem).map_err(|e| format!("`{}` {e}", cert_path.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("`{}` is not a PEM private key: {e}", key_path.display()))?;
+    Ok(PemIdentity {
+        chain,
+        key,
+        cert_pem,
+        key_pem,
+    })
+}
+
 fn settings(id: usize, entry: &ClientTlsConfig) -> Result<TlsSettings, String> {
     let ca_roots_pem = entry.ca_roots_file.as_deref().map(read).transpose()?;
     let roots = match (&ca_roots_pem, &entry.ca_roots_file) {
@@ -244,13 +273,11 @@ fn settings(id: usize, entry: &ClientTlsConfig) -> Result<TlsSettings, String> {
     };
     let (identity, identity_pem) = match &entry.client_identity {
         Some((cert_path, key_path)) => {
-            let cert_pem = read(cert_path)?;
-            let key_pem = read(key_path)?;
-            let chain = parse_certificates(&cert_pem)
-                .map_err(|e| format!("`{}` {e}", cert_path.display()))?;
-            let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| format!("`{}` is not a PEM private key: {e}", key_path.display()))?;
-            (Some((chain, key)), Some((cert_pem, key_pem)))
+            let identity = read_identity(cert_path, key_path)?;
+            (
+                Some((identity.chain, identity.key)),
+                Some((identity.cert_pem, identity.key_pem)),
+            )
         }
         None => (None, None),
     };

@@ -37,6 +37,8 @@ enum Command {
     Apps(commands::apps::AppsArgs),
     /// Remove an app from a `wisp serve` host.
     Undeploy(commands::apps::UndeployArgs),
+    /// Change an app's settings on a `wisp serve` host without a new version.
+    Update(Box<commands::apps::UpdateArgs>),
 }
 
 fn main() {
@@ -50,6 +52,7 @@ fn main() {
         Command::Deploy(args) => commands::apps::deploy(*args).map(|()| 0),
         Command::Apps(args) => commands::apps::list(args).map(|()| 0),
         Command::Undeploy(args) => commands::apps::undeploy(args).map(|()| 0),
+        Command::Update(args) => commands::apps::update(*args).map(|()| 0),
     };
     match result {
         Ok(0) => {}

@@ -99,9 +99,14 @@ async fn serve(
         .map_err(listen_error)?;
     let addr = listener.local_addr().map_err(listen_error)?;
     // One write, so a reader of the pipe sees the whole banner at once.
-    let mut banner = format!("Serving http://{addr}\nAvailable Routes:\n");
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut banner = format!("Serving {scheme}://{addr}\nAvailable Routes:\n");
     for (id, route) in app.routes() {
-        banner.push_str(&format!("  {id}: http://{addr}{route}\n"));
+        banner.push_str(&format!("  {id}: {scheme}://{addr}{route}\n"));
     }
     {
         use std::io::Write;
@@ -111,7 +116,14 @@ async fn serve(
             .map_err(HostError::Output)?;
     }
     let grace = options.listener.shutdown_grace;
-    let finished = wisp_trigger_http::serve(app, listener, shutdown, options.listener).await;
+    let finished = wisp_trigger_http::serve(
+        app,
+        listener,
+        options.tls.clone(),
+        shutdown,
+        options.listener,
+    )
+    .await;
     if finished {
         println!("Stopped");
     } else {

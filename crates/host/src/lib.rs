@@ -25,7 +25,7 @@ use wisp_manifest::App;
 use wisp_runtime::AppRuntime;
 use wisp_trigger_command::CommandTrigger;
 use wisp_trigger_cron::CronTrigger;
-use wisp_trigger_http::{HttpApp, ListenerConfig};
+use wisp_trigger_http::{HttpApp, ListenerConfig, ServerTls};
 use wisp_trigger_mqtt::MqttTrigger;
 use wisp_trigger_redis::RedisTrigger;
 
@@ -90,6 +90,8 @@ pub struct HostOptions {
     /// The limits and accept-loop settings of the HTTP listener (including the grace
     /// period every trigger gets at shutdown).
     pub listener: ListenerConfig,
+    /// The identity the HTTP listener serves TLS with; none: plain HTTP (and h2c).
+    pub tls: Option<ServerTls>,
     /// The engine: instance pool size, compile cache, host memory budget.
     pub engine: EngineConfig,
     /// Limits every instance runs under unless the manifest overrides them.

@@ -94,6 +94,8 @@ pub fn from_env(env: &[String], runtime_config: &Path) -> anyhow::Result<ShimSet
     let host = HostOptions {
         listen,
         listener,
+        // The pod's network (a Service, an Ingress) terminates TLS in front of it.
+        tls: None,
         engine: EngineConfig {
             max_instances,
             cache_dir: Some(compile_cache_dir.clone()),

@@ -72,7 +72,12 @@ impl Prepared {
         let prepared = match handler {
             Handler::P2(exports) => {
                 let mut http = store.data_mut().http();
-                let req = http.new_incoming_request(Scheme::Http, req)?;
+                // The listener made the URI absolute; chained requests carry their own.
+                let scheme = match req.uri().scheme_str() {
+                    Some("https") => Scheme::Https,
+                    _ => Scheme::Http,
+                };
+                let req = http.new_incoming_request(scheme, req)?;
                 let out = http.new_response_outparam_from_callback(move |r| {
                     let _ = reply.send(r.map_err(|code| format!("{code:?}")));
                 })?;

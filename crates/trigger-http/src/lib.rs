@@ -10,16 +10,17 @@ mod handler;
 mod headers;
 mod router;
 mod server;
+mod tls;
 
 pub use body::{LimitedBody, ResponseBody};
 pub use router::{RouteEntry, RouteMatch, Router};
-pub use server::{HttpService, ListenerConfig, serve};
+pub use server::{HttpService, ListenerConfig, Peer, serve};
+pub use tls::{ServerTls, TlsError};
 
 use concurrent::SharedInstances;
 use handler::{Handler, Prepared};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
@@ -30,6 +31,10 @@ use wisp_runtime::{AppRuntime, GuestFailure, Lease, LeaseError};
 
 /// The path Spin clients poll to see that the app is up.
 pub const HEALTH_PATH: &str = "/.well-known/spin/health";
+
+/// Paths the host answers itself, as Spin does (`health`, `info`); never routed to the
+/// app.
+pub const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 
 /// Errors setting an app up for HTTP.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,8 @@ pub struct HttpApp {
     components: Vec<Option<HttpComponent>>,
     /// The app's base path as the `spin-base-path` value.
     base: Option<http::HeaderValue>,
+    /// The body of `/.well-known/spin/info`: the app's name and version, as Spin's JSON.
+    info: bytes::Bytes,
 }
 
 impl HttpApp {
@@ -130,13 +137,25 @@ impl HttpApp {
                 routes.push((route.as_str(), index));
             }
         }
-        let (router, warnings) = Router::build(&app.http_base, routes);
+        let (router, mut warnings) = Router::build(&app.http_base, routes);
+        if router
+            .entries()
+            .iter()
+            .any(|e| e.based.starts_with(WELL_KNOWN_PREFIX))
+        {
+            warnings.push(format!(
+                "routes under {WELL_KNOWN_PREFIX} are answered by the host and never reach \
+                 the app"
+            ));
+        }
+        let info = info_json(app);
         let app = Arc::new_cyclic(|this| Self {
             this: this.clone(),
             runtime,
             router,
             components,
             base: http::HeaderValue::from_str(&app.http_base).ok(),
+            info,
         });
         Ok((app, warnings))
     }
@@ -150,12 +169,11 @@ impl HttpApp {
             .collect()
     }
 
-    /// Handles one request from `client`; bodies over `max_body` bytes get 413.
+    /// Handles one request from `peer`; bodies over `max_body` bytes get 413.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        client: SocketAddr,
-        local: SocketAddr,
+        peer: Peer,
         max_body: Option<u64>,
     ) -> Response<ResponseBody> {
         if let Some(limit) = max_body
@@ -171,45 +189,39 @@ impl HttpApp {
         let mut req =
             req.map(|b| LimitedBody::new(b, max_body.unwrap_or(u64::MAX), exceeded.clone()));
         let path = req.uri().path();
-        if path == HEALTH_PATH {
-            return plain(StatusCode::OK, "OK");
+        if let Some(name) = path.strip_prefix(WELL_KNOWN_PREFIX) {
+            return match name {
+                "health" => plain(StatusCode::OK, "OK"),
+                "info" => {
+                    let mut resp = Response::new(ResponseBody::full(self.info.clone()));
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                    resp
+                }
+                _ => plain(StatusCode::NOT_FOUND, "Not Found"),
+            };
         }
         let Some(route) = self.router.route(path) else {
             return plain(StatusCode::NOT_FOUND, "Not Found");
         };
-        let host = match req.uri().authority() {
-            Some(a) => a.to_string(),
-            None => match req
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-            {
-                Some(h) => h.to_owned(),
-                None => {
-                    // HTTP/1.0 clients may omit Host; wasi:http needs an authority.
-                    let h = local.to_string();
-                    if let Ok(v) = http::HeaderValue::from_str(&h) {
-                        req.headers_mut().insert(http::header::HOST, v);
-                    }
-                    h
-                }
-            },
+        let Some(full_url) = absolute_uri(&mut req, peer) else {
+            return plain(StatusCode::BAD_REQUEST, "Bad Request: invalid Host header");
         };
-        let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
-        let full_url = format!("http://{host}{path_and_query}");
         headers::set_spin_headers(
             req.headers_mut(),
             &full_url,
             self.base.as_ref(),
             &route,
-            client,
+            peer.client,
         );
         let index = route.entry.component;
         drop(route);
         let component = self.runtime.component(index);
         let chain = ChainContext::root(
             Some(self.clone() as Arc<dyn InternalHttp>),
-            client,
+            peer.client,
             component.limits().max_fanout,
             Some(component.slots().clone()),
         );
@@ -376,6 +388,55 @@ async fn run_until_answered(
     }
 }
 
+/// Spin's `/.well-known/spin/info` JSON for `app`: `name`, and `version` when it has one.
+fn info_json(app: &App) -> bytes::Bytes {
+    let mut info = serde_json::Map::new();
+    info.insert("name".into(), app.name.clone().into());
+    if let Some(version) = &app.version {
+        info.insert("version".into(), version.clone().into());
+    }
+    serde_json::to_vec_pretty(&info)
+        .unwrap_or_else(|_| b"{}".to_vec())
+        .into()
+}
+
+/// Makes the request's URI absolute, as Spin does, so every guest sees the same scheme and
+/// authority: the connection's scheme, the authority the client asked for (the URI's
+/// own, as HTTP/2 sends it, else the `Host` header, else the listener's address for an
+/// HTTP/1.0 client that sent none), and the path and query. Returns the URI as text
+/// (what `spin-full-url` carries), or none when the authority is not a valid one.
+fn absolute_uri<B>(req: &mut Request<B>, peer: Peer) -> Option<String> {
+    use http::uri::{Authority, PathAndQuery, Scheme};
+    let authority = match req.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => match req.headers().get(http::header::HOST) {
+            Some(host) => Authority::try_from(host.as_bytes()).ok()?,
+            None => {
+                let local = peer.local.to_string();
+                // wasi:http 0.2 reads the authority from the `Host` header.
+                if let Ok(value) = http::HeaderValue::from_str(&local) {
+                    req.headers_mut().insert(http::header::HOST, value);
+                }
+                Authority::try_from(local).ok()?
+            }
+        },
+    };
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme = Some(if peer.tls {
+        Scheme::HTTPS
+    } else {
+        Scheme::HTTP
+    });
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    let uri = http::Uri::from_parts(parts).ok()?;
+    let text = uri.to_string();
+    *req.uri_mut() = uri;
+    Some(text)
+}
+
 /// The status a request gets when its guest failed before answering.
 fn failure_status(failure: &GuestFailure) -> StatusCode {
     match failure {
@@ -406,7 +467,6 @@ fn status_response(status: StatusCode) -> Response<ResponseBody> {
     resp
 }
 
-/// A short plain-text response from the host itself.
 /// A `text/plain` response with `text` as its body.
 pub fn plain(status: StatusCode, text: &'static str) -> Response<ResponseBody> {
     let mut resp = Response::new(ResponseBody::full(text));

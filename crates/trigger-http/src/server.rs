@@ -1,18 +1,19 @@
 //! The listener: accepts connections (up to a cap), serves HTTP/1.1 (keep-alive) and h2c
-//! on each under request limits, and on shutdown stops accepting and lets in-flight
-//! requests finish within a grace period.
+//! on each — or, given a TLS identity, HTTP/1.1 and HTTP/2 over TLS chosen by ALPN —
+//! under request limits, and on shutdown stops accepting and lets in-flight requests
+//! finish within a grace period.
 //!
 //! No connection may sit on a slot forever, whatever state it stalls in:
-//! - before its first request head is complete (silent socket, half an HTTP/2 preface,
-//!   a preface and nothing more, a slow HTTP/1 head) it is closed at the header-read
-//!   timeout after it was accepted;
+//! - before its first request head is complete (silent socket, a TLS handshake that
+//!   stalls, half an HTTP/2 preface, a preface and nothing more, a slow HTTP/1 head) it is
+//!   closed at the header-read timeout after it was accepted;
 //! - an HTTP/1 connection idle between requests is closed by hyper at the same timeout;
 //! - any connection that starts no new request for the idle timeout is shut down
 //!   gracefully (HTTP/2 gets GOAWAY; a response still streaming finishes);
 //! - HTTP/2 peers are pinged while a connection is open and dropped when they stop
 //!   answering.
 
-use crate::{HttpApp, ResponseBody};
+use crate::{HttpApp, ResponseBody, ServerTls};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -60,15 +61,31 @@ impl Default for ListenerConfig {
     }
 }
 
+/// Where a request came from and how: what the handler needs of its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The listener's address the client connected to.
+    pub local: SocketAddr,
+    /// Whether the connection is TLS (the request's scheme is `https`).
+    pub tls: bool,
+}
+
+impl Peer {
+    /// The request's scheme: `https` over TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
 /// What a listener hands each request to: one app, or a host that routes among many.
 pub trait HttpService: Send + Sync + 'static {
-    /// Answers one request from `client` that arrived on `local`; bodies over `max_body`
-    /// bytes get 413.
+    /// Answers one request from `peer`; bodies over `max_body` bytes get 413.
     fn call(
         self: Arc<Self>,
         req: Request<Incoming>,
-        client: SocketAddr,
-        local: SocketAddr,
+        peer: Peer,
         max_body: Option<u64>,
     ) -> impl Future<Output = Response<ResponseBody>> + Send;
 }
@@ -77,23 +94,28 @@ impl HttpService for HttpApp {
     fn call(
         self: Arc<Self>,
         req: Request<Incoming>,
-        client: SocketAddr,
-        local: SocketAddr,
+        peer: Peer,
         max_body: Option<u64>,
     ) -> impl Future<Output = Response<ResponseBody>> + Send {
-        self.handle(req, client, local, max_body)
+        self.handle(req, peer, max_body)
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then waits up to the grace for
-/// in-flight requests. Returns whether every connection finished within the grace.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until `shutdown` resolves,
+/// then waits up to the grace for in-flight requests. Returns whether every connection
+/// finished within the grace.
 pub async fn serve<S: HttpService>(
     app: Arc<S>,
     listener: TcpListener,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
     config: ListenerConfig,
 ) -> bool {
-    let builder = Arc::new(connection_builder(&config));
+    let connection = Arc::new(ConnectionSetup {
+        builder: connection_builder(&config),
+        tls,
+        config,
+    });
     let connections = Arc::new(Semaphore::new(config.max_connections.max(1)));
     // Every connection task holds a receiver: `closed()` resolves when all are gone.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -124,7 +146,8 @@ pub async fn serve<S: HttpService>(
                         continue;
                     }
                 };
-                spawn_connection(&builder, &app, stream, client, local, slot, stop_rx.clone(), config);
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection.clone().run(app.clone(), stream, client, local, slot, stop_rx.clone()));
             }
             () = &mut shutdown => break,
         }
@@ -190,38 +213,87 @@ impl Activity {
     }
 }
 
-/// Serves one accepted connection on a task of its own, closing it when it stalls before
-/// a first request and shutting it down gracefully when idle or when the server stops.
-#[allow(clippy::too_many_arguments)]
-fn spawn_connection<S: HttpService>(
-    builder: &Arc<auto::Builder<TokioExecutor>>,
-    app: &Arc<S>,
-    stream: TcpStream,
-    client: SocketAddr,
-    local: SocketAddr,
-    slot: OwnedSemaphorePermit,
-    mut stop: watch::Receiver<bool>,
+/// What every connection of one listener is served with.
+struct ConnectionSetup {
+    builder: auto::Builder<TokioExecutor>,
+    tls: Option<ServerTls>,
     config: ListenerConfig,
-) {
-    let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new());
-    let service = {
-        let (app, activity) = (app.clone(), activity.clone());
-        hyper::service::service_fn(move |req| {
-            activity.request_started();
-            let app = app.clone();
-            async move {
-                let response = app.call(req, client, local, config.max_body_bytes).await;
-                Ok::<_, std::convert::Infallible>(response)
-            }
-        })
-    };
-    let conn = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .into_owned();
-    tokio::spawn(async move {
+}
+
+impl ConnectionSetup {
+    /// Serves one accepted connection (after its TLS handshake, if any), closing it when
+    /// it stalls before a first request and shutting it down gracefully when idle or
+    /// when the server stops.
+    async fn run<S: HttpService>(
+        self: Arc<Self>,
+        app: Arc<S>,
+        stream: TcpStream,
+        client: SocketAddr,
+        local: SocketAddr,
+        slot: OwnedSemaphorePermit,
+        stop: watch::Receiver<bool>,
+    ) {
         let _slot = slot;
+        let activity = Arc::new(Activity::new());
+        let peer = Peer {
+            client,
+            local,
+            tls: self.tls.is_some(),
+        };
+        let Some(tls) = &self.tls else {
+            return self
+                .drive(app, TokioIo::new(stream), peer, activity, stop)
+                .await;
+        };
+        let (deadline, _) = activity.deadline(&self.config);
+        let mut early_stop = stop.clone();
+        let stream = tokio::select! {
+            handshake = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)) => {
+                match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%client, "TLS handshake failed: {e}");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%client, "closing a connection whose TLS handshake stalled");
+                        return;
+                    }
+                }
+            }
+            _ = early_stop.changed() => return,
+        };
+        self.drive(app, TokioIo::new(stream), peer, activity, stop)
+            .await;
+    }
+
+    /// Runs HTTP on `io` until the connection ends, stalls or is shut down.
+    async fn drive<S, I>(
+        &self,
+        app: Arc<S>,
+        io: I,
+        peer: Peer,
+        activity: Arc<Activity>,
+        mut stop: watch::Receiver<bool>,
+    ) where
+        S: HttpService,
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let config = self.config;
+        let service = {
+            let activity = activity.clone();
+            hyper::service::service_fn(move |req| {
+                activity.request_started();
+                let app = app.clone();
+                async move {
+                    let response = app.call(req, peer, config.max_body_bytes).await;
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
+        let conn = self.builder.serve_connection(io, service);
         tokio::pin!(conn);
+        let client = peer.client;
         let mut draining = false;
         loop {
             let (deadline, _) = activity.deadline(&config);
@@ -251,5 +323,5 @@ fn spawn_connection<S: HttpService>(
                 }
             }
         }
-    });
+    }
 }

@@ -1,8 +1,12 @@
 //! `wisp deploy`, `wisp apps` and `wisp undeploy`: clients of a `wisp serve` host's admin
 //! API.
 
+use super::admin_client::{self, Endpoint};
+use super::app_settings::SettingsFlags;
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use clap::Args;
+use http::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +14,7 @@ use std::path::PathBuf;
 /// Where the admin API is and how to prove who we are.
 #[derive(Args)]
 pub struct AdminFlags {
-    /// The host's admin API.
+    /// The host's admin API: `http://HOST:PORT`, or `unix:PATH` for its socket.
     #[arg(long, default_value = "http://127.0.0.1:9000", env = "WISP_ADMIN_URL")]
     admin: String,
     /// The admin token (the host's `admin-token` file).
@@ -34,31 +38,8 @@ pub struct DeployArgs {
     /// The app's name; deploying a name that exists replaces that app live.
     #[arg(long)]
     name: String,
-    /// A host name the app answers (repeatable; `*.example.com` for any subdomain).
-    #[arg(long = "host", value_name = "HOST", required = true)]
-    hosts: Vec<String>,
-    /// A path prefix the app's routes sit under on those hosts.
-    #[arg(long, value_name = "/PREFIX")]
-    route_prefix: Option<String>,
-    /// An environment variable for every component (repeatable).
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
-    env: Vec<(String, String)>,
-    /// A value for one of the app's variables (repeatable).
-    #[arg(long = "variable", value_name = "NAME=VALUE", value_parser = super::parse_key_value)]
-    variables: Vec<(String, String)>,
-    /// Maximum linear memory per instance of this app (e.g. `64MiB`), below the host's.
-    #[arg(long, value_name = "SIZE", value_parser = wisp_manifest::parse_size)]
-    memory_limit: Option<u64>,
-    /// Wall-clock budget per request of this app (e.g. `5s`), below the host's.
-    #[arg(long, value_name = "DURATION", value_parser = wisp_manifest::parse_duration)]
-    timeout: Option<std::time::Duration>,
-    /// Concurrent instances per component of this app, below the host's.
-    #[arg(long, value_name = "N")]
-    max_instances: Option<u32>,
-    /// Concurrent instances of this whole app, across its components and triggers,
-    /// below the host's `--app-instances`.
-    #[arg(long, value_name = "N")]
-    app_instances: Option<u32>,
+    #[command(flatten)]
+    settings: SettingsFlags,
     #[command(flatten)]
     admin: AdminFlags,
 }
@@ -82,15 +63,38 @@ pub struct UndeployArgs {
     admin: AdminFlags,
 }
 
+/// Arguments of `wisp update`.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// The app to change.
+    name: String,
+    /// Each setting given replaces that setting as a whole (all its hosts, its whole
+    /// environment, all its variables, all its limits); the others stay.
+    #[command(flatten)]
+    settings: SettingsFlags,
+    /// Remove the app's path prefix.
+    #[arg(long, conflicts_with = "route_prefix")]
+    no_route_prefix: bool,
+    /// Drop the app's runtime config (back to the defaults in its folder).
+    #[arg(long, conflicts_with = "runtime_config_file")]
+    no_runtime_config: bool,
+    #[command(flatten)]
+    admin: AdminFlags,
+}
+
 /// Runs `wisp deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
+    let mut body = args.settings.deploy_fields()?;
+    if body["hosts"].as_array().is_some_and(Vec::is_empty) {
+        bail!("give at least one host the app answers (`--host shop.example.com`)");
+    }
     let source = match (&args.path, &args.from) {
         (_, Some(reference)) => json!({ "reference": reference }),
         (Some(path), None) => {
             let archive = pack(path, args.build)?;
             let (_, uploaded) = call(
                 &args.admin,
-                reqwest::Method::POST,
+                Method::POST,
                 "/v1/uploads",
                 Some(Payload::Archive(archive)),
             )?;
@@ -98,27 +102,12 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give the app's path or `-f REFERENCE`"),
     };
-    let pairs = |pairs: &[(String, String)]| -> BTreeMap<String, String> {
-        pairs.iter().cloned().collect()
-    };
-    let body = json!({
-        "source": source,
-        "hosts": args.hosts,
-        "route_prefix": args.route_prefix,
-        "env": pairs(&args.env),
-        "variables": pairs(&args.variables),
-        "limits": {
-            "memory_bytes": args.memory_limit,
-            "timeout_ms": args.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            "max_instances": args.max_instances,
-            "app_instances": args.app_instances,
-        },
-    });
+    body.insert("source".into(), source);
     let (status, app) = call(
         &args.admin,
-        reqwest::Method::PUT,
+        Method::PUT,
         &app_path(&args.name),
-        Some(Payload::Json(body)),
+        Some(Payload::Json(Value::Object(body))),
     )?;
     let verb = if status == 201 {
         "Deployed"
@@ -137,9 +126,36 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `wisp update`.
+pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
+    let mut body = args.settings.given_fields()?;
+    if args.no_route_prefix {
+        body.insert("route_prefix".into(), Value::Null);
+    }
+    if args.no_runtime_config {
+        body.insert("runtime_config".into(), Value::Null);
+    }
+    if body.is_empty() {
+        bail!("give a setting to change (`wisp update --help` lists them)");
+    }
+    let (_, app) = call(
+        &args.admin,
+        Method::PATCH,
+        &app_path(&args.name),
+        Some(Payload::Json(Value::Object(body))),
+    )?;
+    println!(
+        "Updated {} {} on {}",
+        args.name,
+        app["digest"].as_str().unwrap_or("?"),
+        join(&app["hosts"])
+    );
+    Ok(())
+}
+
 /// Runs `wisp apps`.
 pub fn list(args: AppsArgs) -> anyhow::Result<()> {
-    let (_, body) = call(&args.admin, reqwest::Method::GET, "/v1/apps", None)?;
+    let (_, body) = call(&args.admin, Method::GET, "/v1/apps", None)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(());
@@ -175,12 +191,7 @@ pub fn list(args: AppsArgs) -> anyhow::Result<()> {
 
 /// Runs `wisp undeploy`.
 pub fn undeploy(args: UndeployArgs) -> anyhow::Result<()> {
-    call(
-        &args.admin,
-        reqwest::Method::DELETE,
-        &app_path(&args.name),
-        None,
-    )?;
+    call(&args.admin, Method::DELETE, &app_path(&args.name), None)?;
     println!("Undeployed {}", args.name);
     Ok(())
 }
@@ -228,7 +239,7 @@ fn join(hosts: &Value) -> String {
 /// One admin call; its status and JSON body, or the host's error message.
 fn call(
     admin: &AdminFlags,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     body: Option<Payload>,
 ) -> anyhow::Result<(u16, Value)> {
@@ -238,32 +249,22 @@ fn call(
              its state folder, file `admin-token`)"
         );
     };
-    let url = format!("{}{path}", admin.admin.trim_end_matches('/'));
+    let endpoint = Endpoint::parse(&admin.admin)?;
+    let body = match body {
+        None => None,
+        Some(Payload::Json(body)) => Some(("application/json", Bytes::from(body.to_string()))),
+        Some(Payload::Archive(bytes)) => Some(("application/x-tar", Bytes::from(bytes))),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let mut request = client.request(method, &url).bearer_auth(token);
-        request = match body {
-            None => request,
-            Some(Payload::Json(body)) => request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string()),
-            Some(Payload::Archive(bytes)) => request
-                .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
-                .body(bytes),
-        };
-        let response = request
-            .send()
+        let answer = admin_client::send(&endpoint, method, path, token, body)
             .await
             .with_context(|| format!("cannot reach the admin API at {}", admin.admin))?;
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .with_context(|| format!("{url}: cannot read the answer"))?;
+        let status = answer.status;
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !(200..300).contains(&status) {
             let message = value["error"]

@@ -4,7 +4,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 use wisp_engine::{EngineConfig, InstanceLimits};
-use wisp_trigger_http::ListenerConfig;
+use wisp_trigger_http::{ListenerConfig, ServerTls};
 
 /// Limits and sizing of the engine, the listener and every instance.
 #[derive(Args)]
@@ -69,6 +69,12 @@ pub struct HostFlags {
     /// Open connections at once; further clients wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     max_connections: usize,
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs `--tls-key`.
+    #[arg(long, value_name = "PATH", env = "WISP_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PATH", env = "WISP_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[arg(long, default_value = "10", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(0..=86_400))]
     shutdown_grace: u64,
@@ -84,6 +90,14 @@ impl HostFlags {
             max_body_bytes: self.max_body_size,
             max_connections: self.max_connections,
             shutdown_grace: Duration::from_secs(self.shutdown_grace),
+        }
+    }
+
+    /// The listener's TLS identity, read now so a bad file fails before anything loads.
+    pub fn tls(&self) -> Result<Option<ServerTls>, wisp_trigger_http::TlsError> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => ServerTls::from_pem_files(cert, key).map(Some),
+            _ => Ok(None),
         }
     }
 

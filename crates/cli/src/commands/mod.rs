@@ -1,5 +1,7 @@
 //! One module per subcommand, plus how an app is located on disk.
 
+mod admin_client;
+mod app_settings;
 pub mod apps;
 pub mod build;
 pub mod host_flags;

@@ -23,6 +23,11 @@ pub struct ServeArgs {
     /// (put a TLS proxy in front of it).
     #[arg(long)]
     admin_allow_remote: bool,
+    /// Serve the admin API on this unix socket (mode 0600: only this user may connect)
+    /// instead of `--admin-listen`; clients use `--admin unix:PATH`. Calls still need
+    /// the token. No dashboard there: browsers cannot open sockets.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["admin_listen", "admin_allow_remote"])]
+    admin_socket: Option<PathBuf>,
     /// The host's state: deployed apps (SQLite), their snapshots and data, the token.
     #[arg(long, default_value = ".wisp-host")]
     state_dir: PathBuf,
@@ -61,6 +66,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             listen: args.listen,
             admin_listen: args.admin_listen,
             admin_allow_remote: args.admin_allow_remote,
+            admin_socket: args.admin_socket.clone(),
             state_dir: args.state_dir.clone(),
             token: args.token.clone(),
             registry_insecure: args.insecure,
@@ -71,6 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             host: HostOptions {
                 listen: args.listen,
                 listener: args.host.listener(),
+                tls: args.host.tls()?,
                 engine: args.host.engine(),
                 limits: args.host.limits(),
                 // Apps are tenants': their manifests may lower these, never raise them.

@@ -103,6 +103,7 @@ fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<Hos
     Ok(HostOptions {
         listen: args.listen,
         listener: args.host.listener(),
+        tls: args.host.tls()?,
         engine: args.host.engine(),
         limits: args.host.limits(),
         ceiling: None,

@@ -6,6 +6,9 @@
 //!   {"reference": "registry/repo:tag"}, "hosts": […], "route_prefix": "/p", "env": {…},
 //!   "variables": {…}, "limits": {"memory_bytes", "timeout_ms", "max_instances"}}`; 201
 //!   when new, 200 when replaced
+//! - `PATCH /v1/apps/NAME` — change settings without a new version: any of `hosts`,
+//!   `route_prefix`, `env`, `variables`, `limits`, `runtime_config`, each replacing that
+//!   setting whole; the same snapshot is loaded again with them and swapped in live
 //! - `DELETE /v1/apps/NAME` — undeploy
 //! - `POST /v1/uploads` — an app as an OCI image layout tar (at most 256 MiB); answers
 //!   `{"upload": "sha256:…"}` for a deploy's `"source": {"upload": …}`
@@ -20,7 +23,7 @@
 //! and nothing runs. A session cookie admits only reads.
 
 use super::dashboard::{self, Sampler, Sessions};
-use super::settings::{AppSettings, DeploySource};
+use super::settings::{AppSettings, DeploySource, SettingsPatch};
 use super::{Platform, PlatformError};
 use crate::HostError;
 use bytes::Bytes;
@@ -28,13 +31,11 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 /// Largest JSON body the admin API reads.
 const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -123,6 +124,8 @@ struct DeployRequest {
     variables: BTreeMap<String, String>,
     #[serde(default)]
     limits: super::settings::AppLimits,
+    #[serde(default)]
+    runtime_config: Option<String>,
 }
 
 /// A body of an admin answer: JSON, a dashboard file, or an event stream.
@@ -181,46 +184,8 @@ enum Caller {
     Viewer,
 }
 
-/// Serves the admin API on `listener` until `shutdown` resolves.
-pub(crate) async fn serve(
-    admin: Arc<Admin>,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) {
-    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
-        TokioExecutor::new(),
-    ));
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!("admin accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
-        let (admin, builder) = (admin.clone(), builder.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, Infallible>(handle(&admin, req).await) }
-            });
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("admin connection ended with error: {e}");
-            }
-        });
-    }
-}
-
 /// Answers one admin call.
-async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<AdminBody> {
+pub(crate) async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<AdminBody> {
     if req.method() == Method::GET
         && let Some(file) = dashboard_file(req.uri().path())
     {
@@ -259,6 +224,10 @@ async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<AdminBody> {
         (Method::PUT, ["v1", "apps", name]) => {
             let name = (*name).to_owned();
             deploy(platform, &name, req).await
+        }
+        (Method::PATCH, ["v1", "apps", name]) => {
+            let name = (*name).to_owned();
+            update(platform, &name, req).await
         }
         (Method::POST, ["v1", "uploads"]) => match read_body(req, MAX_UPLOAD).await {
             Ok(archive) => platform.upload(archive).await.map(|digest| {
@@ -437,6 +406,7 @@ async fn deploy(
         env: request.env,
         variables: request.variables,
         limits: request.limits,
+        runtime_config: request.runtime_config,
     };
     let (info, created) = platform.deploy(name, request.source, settings).await?;
     let status = if created {
@@ -445,6 +415,20 @@ async fn deploy(
         StatusCode::OK
     };
     Ok(json(status, &info))
+}
+
+/// `PATCH /v1/apps/NAME`.
+async fn update(
+    platform: &Platform,
+    name: &str,
+    req: Request<Incoming>,
+) -> Result<Response<AdminBody>, PlatformError> {
+    let body = read_body(req, MAX_JSON_BODY).await?;
+    let patch: SettingsPatch = serde_json::from_slice(&body).map_err(|e| {
+        PlatformError::BadRequest(format!("the settings change does not parse: {e}"))
+    })?;
+    let info = platform.update(name, patch).await?;
+    Ok(json(StatusCode::OK, &info))
 }
 
 /// The whole body, refused past `limit` bytes.

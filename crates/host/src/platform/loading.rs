@@ -45,6 +45,7 @@ pub(crate) fn loader(
     options.ceiling = Some(settings.limits.applied_to(ceiling));
     options.app_instances = settings.limits.app_instances_under(template.app_instances);
     options.state_dir = state_dir.join("apps").join(&record.name);
+    options.runtime_config = settings.parsed_runtime_config(&options.state_dir)?;
     options.extra_env = settings
         .env
         .iter()

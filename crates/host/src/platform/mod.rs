@@ -7,6 +7,7 @@
 //! the old version and finish on it.
 
 mod admin;
+mod admin_listener;
 mod dashboard;
 mod loading;
 mod routing;
@@ -18,7 +19,7 @@ mod store;
 
 pub use admin::{AdminToken, load_or_create_token};
 pub use serve::{PlatformOptions, run_platform};
-pub use settings::{AppLimits, AppSettings, DeploySource, check_name};
+pub use settings::{AppLimits, AppSettings, DeploySource, SettingsPatch, check_name};
 pub use stats::{AppStats, LatencyHistogram};
 pub use store::{DeploymentRecord, DeploymentStore};
 
@@ -101,6 +102,9 @@ pub struct AppInfo {
     /// Its own limits, where it has any.
     #[serde(skip_serializing_if = "AppLimits::is_empty")]
     pub limits: AppLimits,
+    /// Whether it was deployed with a runtime config of its own (its text, which may
+    /// hold credentials, stays on the host).
+    pub runtime_config: bool,
     /// Its HTTP routes (with prefix and base); empty while idle.
     pub routes: Vec<String>,
     /// When this version was deployed (seconds since the Unix epoch).
@@ -152,6 +156,7 @@ impl Deployment {
             env: settings.env.keys().cloned().collect(),
             variables: settings.variables.keys().cloned().collect(),
             limits: settings.limits,
+            runtime_config: settings.runtime_config.is_some(),
             routes,
             deployed_at: self.record.deployed_at,
             requests: self.stats.requests.load(Relaxed),
@@ -275,6 +280,37 @@ impl Platform {
             manifest,
             deployed_at: unix_now(),
         };
+        self.install(record).await
+    }
+
+    /// Changes `name`'s settings without a new version: its snapshot is loaded again
+    /// with them and swapped in live, as a deploy is; nothing changes unless it loads.
+    pub async fn update(&self, name: &str, patch: SettingsPatch) -> Result<AppInfo, PlatformError> {
+        if patch.is_empty() {
+            return Err(PlatformError::BadRequest(
+                "give at least one setting to change".into(),
+            ));
+        }
+        let _changing = self.changing.lock().await;
+        let current = match self.read_apps().get(name) {
+            Some(deployment) => deployment.record.clone(),
+            None => return Err(PlatformError::NotFound(name.to_owned())),
+        };
+        let settings = patch.applied_to(current.settings).normalized()?;
+        self.check_claims(name, &settings)?;
+        let record = DeploymentRecord {
+            settings,
+            deployed_at: unix_now(),
+            ..current
+        };
+        self.install(record).await.map(|(info, _)| info)
+    }
+
+    /// Starts `record` and makes it the app of its name: written to the store, swapped
+    /// into the routing table, the old version retired. Returns the app and whether it
+    /// is new. The caller holds `changing`.
+    async fn install(&self, record: DeploymentRecord) -> Result<(AppInfo, bool), PlatformError> {
+        let name = record.name.clone();
         let live = self.start(&record).await?;
         if let Err(e) = self.lock_store().put(&record) {
             live.running.stop();
@@ -282,7 +318,7 @@ impl Platform {
         }
         let stats = self
             .read_apps()
-            .get(name)
+            .get(&name)
             .map(|old| old.stats.clone())
             .unwrap_or_default();
         let deployment = Arc::new(Deployment {
@@ -291,7 +327,7 @@ impl Platform {
             live: Ok(live),
         });
         let info = deployment.info();
-        let old = self.write_apps().insert(name.to_owned(), deployment);
+        let old = self.write_apps().insert(name, deployment);
         self.rebuild_table();
         let created = old.is_none();
         if let Some(old) = old {

@@ -134,15 +134,14 @@ pub(crate) fn request_host(req: &Request<Incoming>) -> Option<&str> {
 pub(crate) async fn serve_counted(
     target: Arc<Target>,
     req: Request<Incoming>,
-    client: std::net::SocketAddr,
-    local: std::net::SocketAddr,
+    peer: wisp_trigger_http::Peer,
     max_body: Option<u64>,
 ) -> Response<ResponseBody> {
     let stats = &target.stats;
     let started = std::time::Instant::now();
     stats.active.fetch_add(1, Ordering::Relaxed);
     let response = match target.slot.get().await {
-        Ok(http) => http.handle(req, client, local, max_body).await,
+        Ok(http) => http.handle(req, peer, max_body).await,
         Err(e) => {
             tracing::error!("an idle app could not be loaded again: {e}");
             wisp_trigger_http::plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")

@@ -1,8 +1,9 @@
 //! `wisp serve`: opens the platform's state, brings its apps back, and serves the public
 //! listener and the admin API until a shutdown signal.
 
+use super::admin_listener::{self, AdminListener};
 use super::routing::{no_app, request_host, serve_counted};
-use super::{Platform, PlatformError, admin};
+use super::{Platform, admin};
 use crate::{HostError, HostOptions};
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use wisp_trigger_http::{HttpService, ResponseBody};
+use wisp_trigger_http::{HttpService, Peer, ResponseBody};
 
 /// What `wisp serve` is given.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct PlatformOptions {
     pub admin_listen: SocketAddr,
     /// Let the admin API listen on a non-loopback address though it has no TLS.
     pub admin_allow_remote: bool,
+    /// Serve the admin API on this unix socket (mode 0600) instead of `admin_listen`.
+    pub admin_socket: Option<PathBuf>,
     /// The host's state: deployments, snapshots, each app's data, the token.
     pub state_dir: PathBuf,
     /// The admin token; generated into the state folder when not given.
@@ -38,8 +41,7 @@ impl HttpService for Platform {
     fn call(
         self: Arc<Self>,
         req: Request<Incoming>,
-        client: SocketAddr,
-        local: SocketAddr,
+        peer: Peer,
         max_body: Option<u64>,
     ) -> impl Future<Output = Response<ResponseBody>> + Send {
         let table = self.table();
@@ -47,7 +49,7 @@ impl HttpService for Platform {
             request_host(&req).and_then(|host| table.route(host, req.uri().path()).cloned());
         async move {
             match target {
-                Some(target) => serve_counted(target, req, client, local, max_body).await,
+                Some(target) => serve_counted(target, req, peer, max_body).await,
                 None => no_app(),
             }
         }
@@ -59,13 +61,11 @@ pub async fn run_platform(
     options: PlatformOptions,
     signal: impl Future<Output = ()>,
 ) -> Result<(), HostError> {
-    if !options.admin_listen.ip().is_loopback() && !options.admin_allow_remote {
-        return Err(HostError::Platform(PlatformError::BadRequest(format!(
-            "the admin API would listen on {}, which is not a loopback address, and it has no \
-             TLS: put it behind a TLS proxy and pass --admin-allow-remote, or listen on 127.0.0.1",
-            options.admin_listen
-        ))));
-    }
+    // First, so a refused address fails before anything is opened or loaded.
+    let admin_listener = match &options.admin_socket {
+        Some(path) => AdminListener::unix(path)?,
+        None => AdminListener::tcp(options.admin_listen, options.admin_allow_remote).await?,
+    };
     let (token, token_file) =
         admin::load_or_create_token(&options.state_dir, options.token.clone())?;
     let platform = Platform::open(
@@ -84,17 +84,27 @@ pub async fn run_platform(
         Ok::<_, HostError>((listener, local))
     };
     let (public, public_addr) = bind(options.listen).await?;
-    let (admin_listener, admin_addr) = bind(options.admin_listen).await?;
+    let admin_at = admin_listener.describe();
+    let dashboard = if admin_listener.is_tcp() {
+        format!("Dashboard {admin_at}/\n")
+    } else {
+        String::new()
+    };
     let token_note = match &token_file {
         Some(path) => format!("Admin token in {}", path.display()),
         None => "Admin token as given".to_owned(),
     };
     // The first line is the same as `wisp up`'s, for scripts that wait for it.
+    let scheme = if options.host.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let banner = format!(
-        "Serving http://{public_addr}\n\
+        "Serving {scheme}://{public_addr}\n\
          Apps are routed by Host header; {} deployed\n\
-         Admin API http://{admin_addr}\n\
-         Dashboard http://{admin_addr}/\n\
+         Admin API {admin_at}\n\
+         {dashboard}\
          {token_note}\n",
         platform.list().len()
     );
@@ -110,10 +120,11 @@ pub async fn run_platform(
     let serving = wisp_trigger_http::serve(
         platform.clone(),
         public,
+        options.host.tls.clone(),
         stop.clone().cancelled_owned(),
         listener_config,
     );
-    let admin = admin::serve(
+    let admin = admin_listener::serve(
         admin::Admin::new(platform.clone(), token, stop.clone()),
         admin_listener,
         stop.clone().cancelled_owned(),

@@ -9,6 +9,13 @@ use std::collections::BTreeMap;
 /// Longest app name.
 const MAX_NAME: usize = 63;
 
+/// Largest runtime config a deployment may carry.
+const MAX_RUNTIME_CONFIG: usize = 64 * 1024;
+
+/// The name a deployment's runtime config is known by: in messages, and (in the app's
+/// folder) as the place its relative paths are resolved from.
+pub const RUNTIME_CONFIG_FILE: &str = "runtime-config.toml";
+
 /// Where a deployment's code comes from.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +57,81 @@ pub struct AppSettings {
     /// Limits of this app's instances, below the host's.
     #[serde(default, skip_serializing_if = "AppLimits::is_empty")]
     pub limits: AppLimits,
+    /// Spin runtime config (TOML) of this app alone: its key-value stores, SQLite
+    /// databases, client TLS, outbound HTTP and blocked networks. Relative paths in it
+    /// name files in the app's own folder on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_config: Option<String>,
+}
+
+/// A change to a deployed app's settings (`PATCH /v1/apps/NAME`): each field given
+/// replaces that setting as a whole; the others stay. `null` clears the prefix and the
+/// runtime config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// New host names.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// A new path prefix, or `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    pub route_prefix: Option<Option<String>>,
+    /// A new environment.
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    /// New variable values.
+    #[serde(default)]
+    pub variables: Option<BTreeMap<String, String>>,
+    /// New limits.
+    #[serde(default)]
+    pub limits: Option<AppLimits>,
+    /// A new runtime config, or `null` for the defaults.
+    #[serde(default, deserialize_with = "present")]
+    pub runtime_config: Option<Option<String>>,
+}
+
+/// A field that was given (perhaps as `null`), as opposed to one left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl SettingsPatch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_none()
+            && self.route_prefix.is_none()
+            && self.env.is_none()
+            && self.variables.is_none()
+            && self.limits.is_none()
+            && self.runtime_config.is_none()
+    }
+
+    /// `settings` with this change made (not yet checked).
+    pub fn applied_to(self, mut settings: AppSettings) -> AppSettings {
+        if let Some(hosts) = self.hosts {
+            settings.hosts = hosts;
+        }
+        if let Some(prefix) = self.route_prefix {
+            settings.route_prefix = prefix;
+        }
+        if let Some(env) = self.env {
+            settings.env = env;
+        }
+        if let Some(variables) = self.variables {
+            settings.variables = variables;
+        }
+        if let Some(limits) = self.limits {
+            settings.limits = limits;
+        }
+        if let Some(runtime_config) = self.runtime_config {
+            settings.runtime_config = runtime_config;
+        }
+        settings
+    }
 }
 
 /// An app's own limits; each unset one is the host's. They can only lower the host's.
@@ -153,6 +235,16 @@ impl AppSettings {
             Some(prefix) => normalize_prefix(&prefix)?,
         };
         self.limits.check()?;
+        if self
+            .runtime_config
+            .as_ref()
+            .is_some_and(|text| text.len() > MAX_RUNTIME_CONFIG)
+        {
+            return Err(PlatformError::BadRequest(format!(
+                "the runtime config is over {MAX_RUNTIME_CONFIG} bytes"
+            )));
+        }
+        self.parsed_runtime_config(std::path::Path::new("."))?;
         for key in self.env.keys().chain(self.variables.keys()) {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 return Err(PlatformError::BadRequest(format!(
@@ -161,6 +253,21 @@ impl AppSettings {
             }
         }
         Ok(self)
+    }
+
+    /// The app's runtime config with relative paths inside `app_dir` (the default, with
+    /// every store in `app_dir`, when the deployment gave none).
+    pub fn parsed_runtime_config(
+        &self,
+        app_dir: &std::path::Path,
+    ) -> Result<wisp_capabilities::RuntimeConfig, PlatformError> {
+        match &self.runtime_config {
+            None => Ok(wisp_capabilities::RuntimeConfig::default()),
+            Some(text) => {
+                wisp_capabilities::RuntimeConfig::parse(text, &app_dir.join(RUNTIME_CONFIG_FILE))
+                    .map_err(|e| PlatformError::BadRequest(format!("runtime config: {e}")))
+            }
+        }
     }
 
     /// The prefix as the app's routes see it (`/` when none).
@@ -243,6 +350,28 @@ mod tests {
 
     fn settings(hosts: &[&str], prefix: Option<&str>) -> AppSettings {
         AppSettings::claiming(hosts, prefix)
+    }
+
+    #[test]
+    fn a_patch_replaces_what_it_names_and_keeps_the_rest() {
+        let mut current = settings(&["a.test"], Some("/v1"));
+        current.env.insert("K".into(), "V".into());
+        current.runtime_config = Some("[key_value_store.x]\ntype = \"memory\"\n".into());
+        let patch: SettingsPatch = serde_json::from_str(
+            r#"{"hosts": ["b.test"], "route_prefix": null, "variables": {"who": "x"}}"#,
+        )
+        .unwrap();
+        let changed = patch.applied_to(current.clone());
+        assert_eq!(changed.hosts, ["b.test"]);
+        assert_eq!(changed.route_prefix, None);
+        assert_eq!(changed.env, current.env);
+        assert_eq!(changed.variables.get("who").map(String::as_str), Some("x"));
+        assert_eq!(changed.runtime_config, current.runtime_config);
+        let clear: SettingsPatch = serde_json::from_str(r#"{"runtime_config": null}"#).unwrap();
+        assert_eq!(clear.applied_to(current).runtime_config, None);
+        let empty: SettingsPatch = serde_json::from_str("{}").unwrap();
+        assert!(empty.is_empty());
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"name": "x"}"#).is_err());
     }
 
     #[test]

@@ -159,6 +159,7 @@ mod tests {
                 env: [("K".to_owned(), "V".to_owned())].into(),
                 variables: Default::default(),
                 limits: Default::default(),
+                runtime_config: Some("[key_value_store.cache]\ntype = \"spin\"\n".into()),
             },
             digest: digest.to_owned(),
             manifest: "/state/apps/x/spin.toml".into(),

@@ -151,6 +151,8 @@ async fn handle(req: Request) -> impl IntoResponse {
             let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             (StatusCode::OK, n.to_string()).into_response()
         }
+        // The request's URI as the guest sees it: absolute, as under Spin.
+        Some("uri") => (StatusCode::OK, req.uri().to_string()).into_response(),
         Some("headers") => {
             let mut out = String::new();
             for (name, value) in req.headers() {
