@@ -163,27 +163,23 @@ fn bad_tls_files_stop_wisp_up_with_a_clear_error() {
     let app = probe_app("/...", "/");
     let manifest = app.manifest();
     let cert = certs.path().join("server.pem");
-    let missing = certs.path().join("missing.key");
-    let err = up_fails(&[
-        "-f",
-        &manifest,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        missing.to_str().unwrap(),
-    ]);
-    assert!(err.contains("missing.key"), "{err}");
-    // The client certificate's key does not belong to the server's certificate.
-    let wrong = certs.path().join("client.key");
-    let err = up_fails(&[
-        "-f",
-        &manifest,
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        wrong.to_str().unwrap(),
-    ]);
-    assert!(err.contains("cannot be used together"), "{err}");
+    // A key file that is not there; the client certificate's key, which does not
+    // belong to the server's certificate.
+    for (key, expect) in [
+        ("missing.key", "missing.key"),
+        ("client.key", "cannot be used together"),
+    ] {
+        let key = certs.path().join(key);
+        let err = up_fails(&[
+            "-f",
+            &manifest,
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ]);
+        assert!(err.contains(expect), "{err}");
+    }
     // A certificate without its key is refused by the command line itself.
     let out = run_wisp(
         &["up", "-f", &manifest, "--tls-cert", cert.to_str().unwrap()],

@@ -257,6 +257,18 @@ async fn serve_routes_apps_by_host_and_prefix_each_with_its_own_state() {
         host.get("shop.test", "/?op=kv-get&key=k").await,
         (200, "mine".into())
     );
+    // Unless it is purged: then a new deploy of the name starts empty.
+    let shop_data = state.path().join("apps/shop");
+    assert!(shop_data.is_dir());
+    let (ok, out, err) = host.cli(&["undeploy", "shop", "--purge"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Undeployed shop and deleted its data"),
+        "{out}"
+    );
+    assert!(!shop_data.exists());
+    host.deploy_who(&app, "shop", "shop.test", "shop");
+    assert_eq!(host.get("shop.test", "/?op=kv-get&key=k").await.0, 404);
 }
 
 #[tokio::test]

@@ -59,6 +59,10 @@ pub struct AppsArgs {
 pub struct UndeployArgs {
     /// The app to remove.
     name: String,
+    /// Delete its data folder on the host too (default key-value store, SQLite
+    /// databases, logs); without it the data stays for a later deploy of the name.
+    #[arg(long)]
+    purge: bool,
     #[command(flatten)]
     admin: AdminFlags,
 }
@@ -191,8 +195,17 @@ pub fn list(args: AppsArgs) -> anyhow::Result<()> {
 
 /// Runs `wisp undeploy`.
 pub fn undeploy(args: UndeployArgs) -> anyhow::Result<()> {
-    call(&args.admin, Method::DELETE, &app_path(&args.name), None)?;
-    println!("Undeployed {}", args.name);
+    let mut path = app_path(&args.name);
+    if args.purge {
+        path.push_str("?purge=true");
+    }
+    call(&args.admin, Method::DELETE, &path, None)?;
+    let purged = if args.purge {
+        " and deleted its data"
+    } else {
+        ""
+    };
+    println!("Undeployed {}{purged}", args.name);
     Ok(())
 }
 

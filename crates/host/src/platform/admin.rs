@@ -9,7 +9,7 @@
 //! - `PATCH /v1/apps/NAME` — change settings without a new version: any of `hosts`,
 //!   `route_prefix`, `env`, `variables`, `limits`, `runtime_config`, each replacing that
 //!   setting whole; the same snapshot is loaded again with them and swapped in live
-//! - `DELETE /v1/apps/NAME` — undeploy
+//! - `DELETE /v1/apps/NAME` — undeploy (`?purge=true`: and delete its data folder)
 //! - `POST /v1/uploads` — an app as an OCI image layout tar (at most 256 MiB); answers
 //!   `{"upload": "sha256:…"}` for a deploy's `"source": {"upload": …}`
 //! - `GET /v1/events` — server-sent events, one `apps` event a second: every app with
@@ -238,10 +238,18 @@ pub(crate) async fn handle(admin: &Admin, req: Request<Incoming>) -> Response<Ad
             }),
             Err(e) => Err(e),
         },
-        (Method::DELETE, ["v1", "apps", name]) => platform
-            .undeploy(name)
-            .await
-            .map(|()| json(StatusCode::OK, &serde_json::json!({ "undeployed": name }))),
+        (Method::DELETE, ["v1", "apps", name]) => {
+            let purge = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|pair| pair == "purge=true"));
+            platform.undeploy(name, purge).await.map(|()| {
+                json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "undeployed": name, "purged": purge }),
+                )
+            })
+        }
         (
             _,
             ["v1", "apps"]

@@ -357,8 +357,11 @@ impl Platform {
         Ok(digest)
     }
 
-    /// Removes the app `name`; its in-flight requests finish, its data folder stays.
-    pub async fn undeploy(&self, name: &str) -> Result<(), PlatformError> {
+    /// Removes the app `name`; its in-flight requests finish. Its data folder stays for
+    /// a later deploy of the name, unless `purge`: then the folder (default stores,
+    /// SQLite files, logs) is deleted too — requests still in flight keep the files they
+    /// have open until they end.
+    pub async fn undeploy(&self, name: &str, purge: bool) -> Result<(), PlatformError> {
         let _changing = self.changing.lock().await;
         if !self.read_apps().contains_key(name) {
             return Err(PlatformError::NotFound(name.to_owned()));
@@ -368,6 +371,20 @@ impl Platform {
         self.rebuild_table();
         if let Some(old) = old {
             old.retire(self.template.listener.shutdown_grace);
+        }
+        if purge {
+            // `name` passed `check_name` at deploy: one plain path segment.
+            let folder = self.state_dir.join("apps").join(name);
+            match std::fs::remove_dir_all(&folder) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(PlatformError::State(format!(
+                        "`{name}` was undeployed, but its folder {} could not be removed: {e}",
+                        folder.display()
+                    )));
+                }
+            }
         }
         Ok(())
     }
