@@ -118,16 +118,20 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     } else {
         "Replaced"
     };
+    report(verb, &args.name, &app);
+    Ok(())
+}
+
+/// `VERB NAME DIGEST on HOSTS`, then the app's routes.
+fn report(verb: &str, name: &str, app: &Value) {
     println!(
-        "{verb} {} {} on {}",
-        args.name,
+        "{verb} {name} {} on {}",
         app["digest"].as_str().unwrap_or("?"),
         join(&app["hosts"])
     );
     for route in app["routes"].as_array().into_iter().flatten() {
         println!("  {}", route.as_str().unwrap_or("?"));
     }
-    Ok(())
 }
 
 /// Runs `wisp update`.
@@ -148,12 +152,7 @@ pub fn update(args: UpdateArgs) -> anyhow::Result<()> {
         &app_path(&args.name),
         Some(Payload::Json(Value::Object(body))),
     )?;
-    println!(
-        "Updated {} {} on {}",
-        args.name,
-        app["digest"].as_str().unwrap_or("?"),
-        join(&app["hosts"])
-    );
+    report("Updated", &args.name, &app);
     Ok(())
 }
 
