@@ -343,6 +343,42 @@ async fn variables_resolve_from_env_then_defaults() {
     assert!(!wisp.stdout_text().contains("s3cr3t") && !wisp.stderr_text().contains("s3cr3t"));
 }
 
+#[tokio::test]
+async fn variable_flags_win_over_the_environment() {
+    let app = vars_app();
+    app.write("vars.toml", "greeting = \"hey\"\nwho = \"toml\"\n");
+    app.write("token.txt", "from-a-file");
+    let toml = format!("@{}", app.path().join("vars.toml").display());
+    let token = format!("token=@{}", app.path().join("token.txt").display());
+    let wisp = Wisp::start_with_env(
+        &[
+            "-f",
+            &app.manifest(),
+            "--variable",
+            &toml,
+            "--variable",
+            "who=flag",
+            "--variable",
+            &token,
+        ],
+        &[
+            ("SPIN_VARIABLE_WHO", "env"),
+            ("WISP_VARIABLE_GREETING", "env"),
+        ],
+    );
+    let op = |q: &str| wisp.url(&format!("/?op={q}"));
+    assert_eq!(
+        get(&op("var&name=message")).await,
+        (200, "hey, flag!".into())
+    );
+    assert_eq!(
+        get(&op("var&name=api_token")).await,
+        (200, "from-a-file".into())
+    );
+    let err = up_fails(&["-f", &app.manifest(), "--variable", "nonsense"]);
+    assert!(err.contains("--variable nonsense"), "{err}");
+}
+
 #[test]
 fn a_required_variable_without_a_value_stops_startup() {
     let app = vars_app();

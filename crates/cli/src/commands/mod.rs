@@ -8,6 +8,7 @@ pub mod host_flags;
 pub mod registry;
 pub mod serve;
 pub mod up;
+mod variables;
 
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};

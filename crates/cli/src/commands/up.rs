@@ -3,6 +3,7 @@
 
 use anyhow::{Context, bail};
 use clap::Args;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wisp_capabilities::RuntimeConfig;
@@ -35,6 +36,11 @@ pub struct UpArgs {
     /// An environment variable for every component (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = super::parse_key_value)]
     env: Vec<(String, String)>,
+    /// A value for the app's variables, over `SPIN_VARIABLE_*` (repeatable, as Spin's):
+    /// `NAME=VALUE`, `NAME=@FILE` (the file's text), or `@FILE.json`/`@FILE.toml` (a
+    /// map of names to values).
+    #[arg(long = "variable", value_name = "NAME=VALUE|@FILE")]
+    variables: Vec<String>,
     /// Folder for the app's local state (logs, staged files); default `.wisp` beside the
     /// manifest (in the current folder for an app from a registry).
     #[arg(long)]
@@ -100,6 +106,15 @@ fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<Hos
             None => sql.clone(),
         });
     }
+    let mut variable_env: HashMap<String, String> = std::env::vars().collect();
+    for (name, value) in super::variables::values(&args.variables)? {
+        // The name the variable provider reads first, so the flag wins over the
+        // environment, as in Spin.
+        variable_env.insert(
+            format!("WISP_VARIABLE_{}", name.to_ascii_uppercase()),
+            value,
+        );
+    }
     Ok(HostOptions {
         listen: args.listen,
         listener: args.host.listener(),
@@ -112,7 +127,7 @@ fn host_options(args: &UpArgs, default_state_dir: PathBuf) -> anyhow::Result<Hos
         state_dir: args.state_dir.clone().unwrap_or(default_state_dir),
         extra_env: args.env.clone(),
         runtime_config,
-        variable_env: std::env::vars().collect(),
+        variable_env,
         seed_key_values: args.key_values.clone(),
         seed_sql,
         guest_args: args.guest_args.clone(),
