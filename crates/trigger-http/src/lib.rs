@@ -29,11 +29,8 @@ use wisp_engine::{ChainContext, InternalHttp};
 use wisp_manifest::{App, Executor, Route, TriggerKind};
 use wisp_runtime::{AppRuntime, GuestFailure, Lease, LeaseError};
 
-/// The path Spin clients poll to see that the app is up.
-pub const HEALTH_PATH: &str = "/.well-known/spin/health";
-
-/// Paths the host answers itself, as Spin does (`health`, `info`); never routed to the
-/// app.
+/// Paths the host answers itself, as Spin does (`health`, which Spin clients poll to see
+/// that the app is up, and `info`); never routed to the app.
 pub const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
 
 /// Errors setting an app up for HTTP.
